@@ -1,0 +1,78 @@
+"""The simulator protocol: run the computations that recipes ask for.
+
+A :class:`Simulator` turns a :class:`~examol_core.recipes.SimulationRequest` into a
+:class:`SimulationResult`. ``simulate`` may run on a remote worker; its arguments and results
+pickle. :func:`apply_result` folds a result into a record on the steering side.
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+
+from examol_core.recipes import SimulationRequest
+from examol_core.records import Conformer, EnergyEvaluation, MoleculeRecord, xyz_hash
+
+
+@dataclass(frozen=True)
+class SimulationStep:
+    """One geometry along an optimisation and its energy (eV)."""
+
+    xyz: str = field(repr=False)
+    energy: float
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """Outcome of one simulation.
+
+    ``success`` is False when the calculation failed; ``failure`` then names the molecule and
+    the step, and the result must not be applied to a record.
+    """
+
+    request: SimulationRequest
+    success: bool
+    xyz: str | None = field(default=None, repr=False)
+    energy: float | None = None
+    steps: tuple[SimulationStep, ...] = field(default=(), repr=False)
+    failure: str | None = None
+    runtime: float = 0.
+
+
+class Simulator(abc.ABC):
+    """Computes energies and relaxed geometries for simulation requests."""
+
+    @property
+    @abc.abstractmethod
+    def config_names(self) -> tuple[str, ...]:
+        """Names of the computational methods this simulator offers (e.g. ``gfn2``)."""
+
+    @abc.abstractmethod
+    def simulate(self, request: SimulationRequest) -> SimulationResult:
+        """Run one request (may run on a remote worker). Failures are returned, not raised."""
+
+
+def apply_result(record: MoleculeRecord, result: SimulationResult) -> bool:
+    """Fold a successful result into a record: the final geometry and its energy.
+
+    Relaxations add a conformer marked ``relaxation`` with the method and charge; single points
+    add an energy to the conformer whose geometry was used. Failed results change nothing.
+
+    Returns:
+        Whether the record changed.
+    """
+    if not result.success or result.xyz is None or result.energy is None:
+        return False
+    req = result.request
+    energy = EnergyEvaluation(energy=result.energy, config_name=req.config_name, charge=req.charge, solvent=req.solvent)
+    for conf in record.conformers:
+        if conf.xyz_hash == xyz_hash(result.xyz):
+            changed = conf.add_energy(energy)
+            if req.optimize and (conf.source, conf.config_name, conf.charge) != ('relaxation', req.config_name, req.charge):
+                # The same geometry is now known to be a minimum for this method and charge
+                conf.source, conf.config_name, conf.charge = 'relaxation', req.config_name, req.charge
+                changed = True
+            return changed
+    record.conformers.append(Conformer(
+        xyz=result.xyz, source='relaxation' if req.optimize else 'other',
+        config_name=req.config_name if req.optimize else None, charge=req.charge, energies=[energy]))
+    return True
