@@ -25,6 +25,8 @@ class SimulationRequest:
     config_name: str
     charge: int
     solvent: str | None = None
+    smiles: str | None = None
+    """The molecule the request is for, so that failures on a worker can name it."""
 
 
 @dataclass(frozen=True)
@@ -134,12 +136,14 @@ class PropertyRecipe(abc.ABC):
                 conformer, _ = record.find_lowest_conformer(geometry.config_name, geometry.charge, None)
             except MissingDataError:
                 output.append(SimulationRequest(xyz=_starting_geometry(record, geometry).xyz, optimize=True,
-                                                config_name=geometry.config_name, charge=geometry.charge))
+                                                config_name=geometry.config_name, charge=geometry.charge,
+                                                smiles=record.identifier.smiles))
                 continue
             for energy in energies:
                 if conformer.get_energy_index(energy.config_name, energy.charge, energy.solvent) is None:
                     output.append(SimulationRequest(xyz=conformer.xyz, optimize=False, config_name=energy.config_name,
-                                                    charge=energy.charge, solvent=energy.solvent))
+                                                    charge=energy.charge, solvent=energy.solvent,
+                                                    smiles=record.identifier.smiles))
         return output
 
 

@@ -57,6 +57,10 @@ def apply_result(record: MoleculeRecord, result: SimulationResult) -> bool:
     Relaxations add a conformer marked ``relaxation`` with the method and charge; single points
     add an energy to the conformer whose geometry was used. Failed results change nothing.
 
+    A relaxation that ends on a geometry already relaxed for *another* method or charge (an
+    optimiser that was converged at its first step) gets a conformer of its own, so that the
+    earlier relaxation is not lost; single-point energies go to every conformer with that geometry.
+
     Returns:
         Whether the record changed.
     """
@@ -64,14 +68,24 @@ def apply_result(record: MoleculeRecord, result: SimulationResult) -> bool:
         return False
     req = result.request
     energy = EnergyEvaluation(energy=result.energy, config_name=req.config_name, charge=req.charge, solvent=req.solvent)
-    for conf in record.conformers:
-        if conf.xyz_hash == xyz_hash(result.xyz):
-            changed = conf.add_energy(energy)
-            if req.optimize and (conf.source, conf.config_name, conf.charge) != ('relaxation', req.config_name, req.charge):
+    key = xyz_hash(result.xyz)
+    matches = [conf for conf in record.conformers if conf.xyz_hash == key]
+    if not req.optimize and matches:
+        changed = False
+        for conf in matches:
+            changed = conf.add_energy(energy.model_copy()) or changed
+        return changed
+    if req.optimize:
+        target = (req.config_name, req.charge)
+        for conf in matches:
+            if conf.source == 'relaxation' and (conf.config_name, conf.charge) == target:
+                return conf.add_energy(energy)
+        for conf in matches:
+            if conf.source != 'relaxation':
                 # The same geometry is now known to be a minimum for this method and charge
                 conf.source, conf.config_name, conf.charge = 'relaxation', req.config_name, req.charge
-                changed = True
-            return changed
+                conf.add_energy(energy)
+                return True
     record.conformers.append(Conformer(
         xyz=result.xyz, source='relaxation' if req.optimize else 'other',
         config_name=req.config_name if req.optimize else None, charge=req.charge, energies=[energy]))
