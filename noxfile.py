@@ -1,0 +1,96 @@
+"""Sessions for every install combination, plus demo, benchmarks and lint.
+
+``nox -s tests`` is the README's test command: it runs everything installed together and then
+queues the isolated sessions (core alone, each plugin alone with the core).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = 'uv|virtualenv'
+nox.options.sessions = ['tests']
+
+ROOT = Path(__file__).parent
+PLUGINS = {
+    'rdkit': 'plugins/rdkit_scorer',
+    'nfp': 'plugins/nfp_scorer',
+    'xtb': 'plugins/xtb_simulator',
+}
+QUIET_TF = {'TF_CPP_MIN_LOG_LEVEL': '2', 'CUDA_VISIBLE_DEVICES': '', 'OMP_NUM_THREADS': '1'}
+PYTEST = ('pytest', '--import-mode=importlib', '-p', 'no:cacheprovider')
+
+
+def _env(session: nox.Session) -> dict[str, str]:
+    # Parsl's HighThroughputExecutor starts its interchange as a script: the venv's bin must be on PATH
+    bindir = Path(session.virtualenv.location) / 'bin'
+    return {**QUIET_TF, 'PATH': f'{bindir}{os.pathsep}{os.environ.get("PATH", "")}'}
+
+
+def _plugins_present() -> dict[str, str]:
+    return {name: path for name, path in PLUGINS.items() if (ROOT / path / 'pyproject.toml').exists()}
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Everything installed together: core, every plugin, the Colmena bridge; then the isolated sessions."""
+    session.install('.[test,demo]', *[f'./{p}' for p in _plugins_present().values()])
+    test_dirs = ['tests', *[f'{p}/tests' for p in _plugins_present().values()]]
+    session.run(*PYTEST, *test_dirs, *session.posargs, env=_env(session))
+    if not session.posargs:
+        session.notify('tests-core')
+        for name in _plugins_present():
+            session.notify(f'plugin-{name}')
+        session.notify('lint')
+
+
+@nox.session(name='tests-core', default=False)
+def tests_core(session: nox.Session) -> None:
+    """The core installed alone, with no plugin: its tests must pass and plugins must be absent."""
+    session.install('.[test]')
+    session.run('python', '-c', 'import importlib.util as u, sys; '
+                'sys.exit(any(u.find_spec(m) for m in ("examol_rdkit", "examol_nfp", "examol_xtb", "sklearn", "tensorflow")))',
+                silent=True)
+    session.run(*PYTEST, 'tests', *session.posargs, env=_env(session))
+
+
+for _name, _path in PLUGINS.items():
+    def _make(name: str, path: str):
+        @nox.session(name=f'plugin-{name}', default=False)
+        def plugin(session: nox.Session) -> None:
+            """One plugin installed after the core in its own environment, without the other plugins."""
+            if not (ROOT / path / 'pyproject.toml').exists():
+                session.skip(f'{path} does not exist yet')
+            session.install('.[test]')
+            session.install(f'./{path}')
+            others = [f'examol_{n}' for n in PLUGINS if n != name]
+            session.run('python', '-c', f'import importlib.util as u, sys; sys.exit(any(u.find_spec(m) for m in {others!r}))',
+                        silent=True)
+            session.run('examol', 'plugins', env=_env(session))
+            session.run(*PYTEST, f'{path}/tests', *session.posargs, env=_env(session))
+        return plugin
+    globals()[f'plugin_{_name}'] = _make(_name, _path)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff on everything."""
+    session.install('ruff>=0.6')
+    session.run('ruff', 'check', '.')
+
+
+@nox.session(default=False)
+def demo(session: nox.Session) -> None:
+    """The README's main command: an active-learning campaign on Colmena + Parsl with xTB simulations."""
+    session.install('.[demo]', *[f'./{p}' for p in _plugins_present().values()])
+    session.run('examol', 'demo', *session.posargs, env=_env(session))
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmarks: print throughput, memory and accuracy figures (pass --quick for a smoke run)."""
+    session.install('.[demo]', *[f'./{p}' for p in _plugins_present().values()], 'datamol')
+    for script in sorted((ROOT / 'bench').glob('*.py')):
+        session.run('python', str(script), *session.posargs, env=_env(session))
