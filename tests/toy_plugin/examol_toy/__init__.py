@@ -28,10 +28,7 @@ class LookupScorer(MultiFidelityScorer):
 
     def retrain(self, model_msg, inputs, outputs, lower_fidelities=None):
         outputs, lower = check_training_data(len(inputs), outputs, lower_fidelities)
-        if lower is None:
-            levels = [(np.arange(len(inputs)), outputs)]
-        else:
-            levels = delta_targets(outputs, lower)
+        levels = [(np.arange(len(inputs)), outputs)] if lower is None else delta_targets(outputs, lower)
         return [({inputs[i]: float(v) for i, v in zip(rows, values)}, float(np.mean(values))) for rows, values in levels]
 
     def update(self, model, update_msg):
@@ -42,7 +39,7 @@ class LookupScorer(MultiFidelityScorer):
         lower = check_lower_fidelities(len(inputs), lower_fidelities)
         deltas = np.array([[table.get(s, mean) for table, mean in model_msg] for s in inputs]).reshape(len(inputs), -1)
         if lower is None:
-            return deltas[:, 0] if deltas.shape[1] == 1 else deltas.sum(axis=1)
+            return deltas.sum(axis=1)
         return predict_from_deltas(deltas, lower)
 
 
