@@ -29,7 +29,7 @@ def generate_initial_xyz(smiles: str, num_attempts: int = 4, seed: int = 1) -> t
     Raises:
         SimulationError: naming the molecule and the step that failed.
     """
-    from rdkit import Chem
+    from rdkit import Chem, rdBase
     from rdkit.Chem import AllChem
 
     mol = Chem.AddHs(parse_identifier(smiles))
@@ -38,7 +38,14 @@ def generate_initial_xyz(smiles: str, num_attempts: int = 4, seed: int = 1) -> t
     if AllChem.EmbedMolecule(mol, params) != 0:
         params.useRandomCoords = True
         if AllChem.EmbedMolecule(mol, params) != 0:
-            raise SimulationError(f'{smiles}: conformer embedding (ETKDG) failed')
+            # Strained cages often fail ETKDG's tetrahedral-centre checks only because of their
+            # hydrogens: embed the heavy atoms, then place the hydrogens (MMFF94 relaxes them next)
+            heavy = parse_identifier(smiles)
+            with rdBase.BlockLogs():  # RDKit warns that the molecule has no explicit hydrogens
+                embedded = AllChem.EmbedMolecule(heavy, params)
+            if embedded != 0:
+                raise SimulationError(f'{smiles}: conformer embedding (ETKDG, also without hydrogens) failed')
+            mol = Chem.AddHs(heavy, addCoords=True)
     props = AllChem.MMFFGetMoleculeProperties(mol)
     if props is None:
         raise SimulationError(f'{smiles}: MMFF94 has no parameters for this molecule')
