@@ -1,0 +1,276 @@
+"""Molecular features computed with RDKit: Morgan fingerprints and a broad descriptor vector.
+
+:class:`FingerprintTransformer` is the scikit-learn step that turns SMILES into a feature
+matrix. It runs wherever the pipeline runs: on a remote worker when it is the first step of a
+model, or on the steering side when given to :class:`~examol_rdkit.scorer.RDKitScorer` as
+``pre_transform``. Feature functions take a list of RDKit molecules and return a 2-D array,
+so that a whole chunk of molecules is featurised by one call.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+import numpy as np
+from rdkit import Chem, rdBase
+from rdkit.Chem import rdFingerprintGenerator
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from examol_core.errors import InvalidIdentifierError
+
+__all__ = ['parse_smiles', 'morgan_fingerprints', 'doan_2020_descriptors', 'DESCRIPTOR_NAMES', 'FEATURE_FUNCTIONS',
+           'FingerprintTransformer']
+
+#: Molecules featurised per call of a feature function: bounds memory and sets the unit of parallel work.
+CHUNK_SIZE = 4096
+
+
+def _parse(smiles: Iterable[Any]) -> tuple[list[Chem.Mol], tuple[int, str, str] | None]:
+    """Parse strings until the first invalid one; returns the molecules and ``(index, text, reason)`` of that one."""
+    mols = []
+    with rdBase.BlockLogs():
+        for i, smi in enumerate(smiles):
+            if not isinstance(smi, str):
+                return mols, (i, repr(smi), f'is a {type(smi).__name__}, not a SMILES string')
+            if not smi.strip():
+                return mols, (i, smi, 'is empty')
+            mol = Chem.MolFromSmiles(smi)
+            if mol is None:
+                return mols, (i, smi, 'could not be parsed')
+            mols.append(mol)
+    return mols, None
+
+
+def parse_smiles(smiles: Iterable[Any], offset: int = 0) -> list[Chem.Mol]:
+    """Parse SMILES strings into RDKit molecules.
+
+    Args:
+        smiles: SMILES strings.
+        offset: Position of the first string in the caller's data, so errors point at the right place.
+    Returns:
+        One molecule per string, in order.
+    Raises:
+        InvalidIdentifierError: (a ``ValueError``) naming the first string that is not a valid SMILES, and its position.
+    """
+    mols, bad = _parse(smiles)
+    if bad is not None:
+        index, text, reason = bad
+        raise InvalidIdentifierError(text, offset + index, reason=reason)
+    return mols
+
+
+@functools.lru_cache(maxsize=16)
+def _morgan_generator(radius: int, length: int):
+    # Generators hold no per-molecule state and are cheap to reuse, but cannot be pickled: never store one on an estimator
+    return rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=length)
+
+
+def morgan_fingerprints(mols: Sequence[Chem.Mol], length: int = 256, radius: int = 4) -> np.ndarray:
+    """Morgan (ECFP-like) bit fingerprints from RDKit's fingerprint-generator API.
+
+    Args:
+        mols: Molecules.
+        length: Number of bits.
+        radius: Radius of the circular environments.
+    Returns:
+        ``(len(mols), length)`` array of 0/1 as ``uint8``.
+    """
+    generator = _morgan_generator(int(radius), int(length))
+    out = np.empty((len(mols), length), dtype=np.uint8)
+    for i, mol in enumerate(mols):
+        out[i] = generator.GetFingerprintAsNumPy(mol)
+    return out
+
+
+# The descriptors of Doan et al. 2020 (https://doi.org/10.1021/acs.chemmater.0c00768), as RDKit names them.
+# Frozen here, rather than read from RDKit at run time, so that a new RDKit release does not change
+# the length of the vector under a trained model.
+_CONSTITUTIONAL = (
+    'MolWt', 'HeavyAtomMolWt', 'ExactMolWt', 'NumValenceElectrons', 'NumRadicalElectrons', 'HeavyAtomCount',
+    'NumHeteroatoms', 'NumRotatableBonds', 'RingCount', 'NumAromaticRings', 'NumAliphaticRings', 'NumSaturatedRings',
+    'NumAromaticCarbocycles', 'NumAromaticHeterocycles', 'NumAliphaticCarbocycles', 'NumAliphaticHeterocycles',
+    'NumSaturatedCarbocycles', 'NumSaturatedHeterocycles', 'FractionCSP3',
+    'MaxPartialCharge', 'MinPartialCharge', 'MaxAbsPartialCharge', 'MinAbsPartialCharge',
+    'MaxEStateIndex', 'MinEStateIndex', 'MaxAbsEStateIndex', 'MinAbsEStateIndex',
+)
+_TOPOLOGICAL = (
+    'BalabanJ', 'BertzCT', 'Chi0', 'Chi0n', 'Chi0v', 'Chi1', 'Chi1n', 'Chi1v', 'Chi2n', 'Chi2v', 'Chi3n', 'Chi3v',
+    'Chi4n', 'Chi4v', 'HallKierAlpha', 'Kappa1', 'Kappa2', 'Kappa3', 'TPSA', 'LabuteASA',
+)
+_CRIPPEN = ('MolLogP', 'MolMR')
+_LIPINSKI = ('NumHDonors', 'NumHAcceptors', 'NHOHCount', 'NOCount')
+_FRAGMENTS = (
+    'fr_Al_COO', 'fr_Al_OH', 'fr_Al_OH_noTert', 'fr_ArN', 'fr_Ar_COO', 'fr_Ar_N', 'fr_Ar_NH', 'fr_Ar_OH', 'fr_COO',
+    'fr_COO2', 'fr_C_O', 'fr_C_O_noCOO', 'fr_C_S', 'fr_HOCCN', 'fr_Imine', 'fr_NH0', 'fr_NH1', 'fr_NH2', 'fr_N_O',
+    'fr_Ndealkylation1', 'fr_Ndealkylation2', 'fr_Nhpyrrole', 'fr_SH', 'fr_aldehyde', 'fr_alkyl_carbamate',
+    'fr_alkyl_halide', 'fr_allylic_oxid', 'fr_amide', 'fr_amidine', 'fr_aniline', 'fr_aryl_methyl', 'fr_azide',
+    'fr_azo', 'fr_barbitur', 'fr_benzene', 'fr_benzodiazepine', 'fr_bicyclic', 'fr_diazo', 'fr_dihydropyridine',
+    'fr_epoxide', 'fr_ester', 'fr_ether', 'fr_furan', 'fr_guanido', 'fr_halogen', 'fr_hdrzine', 'fr_hdrzone',
+    'fr_imidazole', 'fr_imide', 'fr_isocyan', 'fr_isothiocyan', 'fr_ketone', 'fr_ketone_Topliss', 'fr_lactam',
+    'fr_lactone', 'fr_methoxy', 'fr_morpholine', 'fr_nitrile', 'fr_nitro', 'fr_nitro_arom', 'fr_nitro_arom_nonortho',
+    'fr_nitroso', 'fr_oxazole', 'fr_oxime', 'fr_para_hydroxylation', 'fr_phenol', 'fr_phenol_noOrthoHbond',
+    'fr_phos_acid', 'fr_phos_ester', 'fr_piperdine', 'fr_piperzine', 'fr_priamide', 'fr_prisulfonamd', 'fr_pyridine',
+    'fr_quatN', 'fr_sulfide', 'fr_sulfonamd', 'fr_sulfone', 'fr_term_acetylene', 'fr_tetrazole', 'fr_thiazole',
+    'fr_thiocyan', 'fr_thiophene', 'fr_unbrch_alkane', 'fr_urea',
+)
+
+#: Names of the columns of :func:`doan_2020_descriptors`, in order.
+DESCRIPTOR_NAMES: tuple[str, ...] = _CONSTITUTIONAL + _TOPOLOGICAL + _CRIPPEN + _LIPINSKI + _FRAGMENTS
+
+
+@functools.cache
+def _descriptor_functions() -> tuple[Callable[[Chem.Mol], float], ...]:
+    from rdkit.Chem import Descriptors  # slow to import (~0.2 s): only when descriptors are used
+
+    table = dict(Descriptors.descList)
+    missing = [name for name in DESCRIPTOR_NAMES if name not in table]
+    if missing:
+        raise ImportError(f'This RDKit ({rdBase.rdkitVersion}) lacks the descriptors {missing}; install rdkit>=2024.3')
+    return tuple(table[name] for name in DESCRIPTOR_NAMES)
+
+
+def doan_2020_descriptors(mols: Sequence[Chem.Mol]) -> np.ndarray:
+    """A broad RDKit descriptor vector: constitutional, topological, Crippen, Lipinski and fragment counts.
+
+    The set follows Doan et al. 2020 (redox-active molecules); :data:`DESCRIPTOR_NAMES` names the
+    columns. Values RDKit cannot compute for a molecule (e.g. Gasteiger charges of unusual
+    elements) are NaN or infinite there; they are set to 0 so that PCA and GPR can use the rest.
+
+    Returns:
+        ``(len(mols), len(DESCRIPTOR_NAMES))`` float64 array.
+    """
+    functions = _descriptor_functions()
+    out = np.zeros((len(mols), len(functions)))
+    with rdBase.BlockLogs():
+        for i, mol in enumerate(mols):
+            for j, func in enumerate(functions):
+                try:
+                    out[i, j] = func(mol)
+                except (ValueError, RuntimeError, ZeroDivisionError):  # RDKit gives up on a few exotic molecules
+                    out[i, j] = np.nan
+    out[~np.isfinite(out)] = 0.
+    return out
+
+
+#: Feature functions :class:`FingerprintTransformer` knows by name.
+FEATURE_FUNCTIONS: dict[str, Callable[..., np.ndarray]] = {
+    'morgan': morgan_fingerprints,
+    'descriptors': doan_2020_descriptors,
+}
+
+
+def _featurise_chunk(function: str | Callable[..., np.ndarray], length: int, radius: int,
+                     smiles: Sequence[Any]) -> tuple[np.ndarray | None, tuple[int, str, str] | None]:
+    """Parse and featurise one chunk, in this process or in a pool worker.
+
+    Returns the features, or ``None`` and what was wrong with the first invalid SMILES (exceptions
+    with custom constructors do not survive the trip back from a worker process).
+    """
+    mols, bad = _parse(smiles)
+    if bad is not None:
+        return None, bad
+    if function == 'morgan':
+        return morgan_fingerprints(mols, length=length, radius=radius), None
+    func = FEATURE_FUNCTIONS[function] if isinstance(function, str) else function
+    features = np.asarray(func(mols))
+    if features.ndim != 2 or len(features) != len(mols):
+        raise ValueError(f'Feature function {function!r} returned shape {features.shape} for {len(mols)} molecules; '
+                         'it must return one row per molecule')
+    return features, None
+
+
+def _featurise_task(task: tuple) -> tuple[np.ndarray | None, tuple[int, str, str] | None]:
+    return _featurise_chunk(*task)
+
+
+class FingerprintTransformer(TransformerMixin, BaseEstimator):
+    """Pipeline step turning SMILES strings into a feature matrix.
+
+    Stateless: :meth:`fit` does nothing, so the step can be cloned, pickled and used to featurise
+    molecules on the steering side (``RDKitScorer(pre_transform=model[0])``) as well as inside a
+    model on a worker.
+
+    Args:
+        function: ``'morgan'`` (:func:`morgan_fingerprints`), ``'descriptors'``
+            (:func:`doan_2020_descriptors`), or a callable taking a list of RDKit molecules and
+            returning a 2-D array (it must be importable by name for the model to be saved).
+        length: Number of bits of Morgan fingerprints (``'morgan'`` only).
+        radius: Radius of Morgan fingerprints (``'morgan'`` only).
+        n_jobs: Processes used to parse and featurise large inputs; ``None`` or 1 runs in this
+            process, -1 uses every core. Parsing SMILES holds the GIL, so threads do not help.
+    """
+
+    def __init__(self, function: str | Callable[..., np.ndarray] = 'morgan', length: int = 256, radius: int = 4,
+                 n_jobs: int | None = None):
+        self.function = function
+        self.length = length
+        self.radius = radius
+        self.n_jobs = n_jobs
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False
+        tags.input_tags.string = True
+        tags.input_tags.two_d_array = False
+        return tags
+
+    def _check_params(self) -> None:
+        if isinstance(self.function, str):
+            if self.function not in FEATURE_FUNCTIONS:
+                raise ValueError(f'Unknown feature function {self.function!r}; choose from {sorted(FEATURE_FUNCTIONS)} '
+                                 'or pass a callable')
+        elif not callable(self.function):
+            raise TypeError(f'function must be a name or a callable; got {type(self.function).__name__}')
+
+    def fit(self, X: Sequence[str], y: Any = None) -> FingerprintTransformer:
+        """Do nothing: the features of a molecule do not depend on the training set."""
+        self._check_params()
+        return self
+
+    def transform(self, X: Sequence[str]) -> np.ndarray:
+        """Featurise molecules.
+
+        Args:
+            X: SMILES strings.
+        Returns:
+            ``(len(X), n_features)`` array (``uint8`` bits for Morgan fingerprints).
+        Raises:
+            InvalidIdentifierError: (a ``ValueError``) naming the first invalid SMILES and its position in ``X``.
+        """
+        return self._transform(X, offset=0)
+
+    def _transform(self, X: Sequence[str], offset: int) -> np.ndarray:
+        """:meth:`transform` for a slice of the caller's data starting at position ``offset``."""
+        self._check_params()
+        if isinstance(X, (str, bytes)):
+            raise TypeError('X must be a list of SMILES strings, not a single string: wrap one molecule in a list')
+        if isinstance(X, np.ndarray) and X.ndim != 1:
+            raise ValueError(f'X must be a 1-D list of SMILES strings; got an array of shape {X.shape}. Is this a '
+                             'feature matrix? Then featurisation already happened: drop this step from the model')
+        X = X if isinstance(X, (list, tuple, np.ndarray)) else list(X)
+        n = len(X)
+        starts = range(0, n, CHUNK_SIZE)
+        tasks = [(self.function, self.length, self.radius, X[start:start + CHUNK_SIZE]) for start in starts]
+        n_jobs = (os.cpu_count() or 1) if self.n_jobs == -1 else (self.n_jobs or 1)
+        pool = ProcessPoolExecutor(max_workers=min(n_jobs, len(tasks))) if n_jobs > 1 and len(tasks) > 1 else None
+        try:
+            results = pool.map(_featurise_task, tasks) if pool is not None else map(_featurise_task, tasks)
+            out = None
+            for start, (features, bad) in zip(starts, results, strict=True):
+                if bad is not None:
+                    index, text, reason = bad
+                    raise InvalidIdentifierError(text, offset + start + index, reason=reason)
+                if out is None:
+                    out = np.empty((n, *features.shape[1:]), dtype=features.dtype)
+                out[start:start + len(features)] = features
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
+        if out is None:  # no molecules: an empty matrix, as wide as the features when that is known
+            name = self.function if isinstance(self.function, str) else None
+            width = {'morgan': self.length, 'descriptors': len(DESCRIPTOR_NAMES)}.get(name, 0)
+            out = np.empty((0, width), dtype=np.uint8 if name == 'morgan' else float)
+        return out

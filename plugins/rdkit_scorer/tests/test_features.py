@@ -1,0 +1,98 @@
+"""Featurisation: SMILES parsing, Morgan fingerprints, descriptors and the FingerprintTransformer step."""
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+from examol_rdkit import features
+from examol_rdkit.features import (
+    DESCRIPTOR_NAMES,
+    FingerprintTransformer,
+    doan_2020_descriptors,
+    morgan_fingerprints,
+    parse_smiles,
+)
+from examol_rdkit.knn import TanimotoKNNRegressor
+from rdkit import Chem, DataStructs, rdBase
+from rdkit.Chem import rdMolDescriptors
+from sklearn.base import clone
+from sklearn.pipeline import Pipeline
+
+from examol_core.errors import InvalidIdentifierError
+
+
+def test_parse_names_bad_smiles_and_position():
+    with pytest.raises(InvalidIdentifierError, match=r"'C1CC' at position 12 could not be parsed") as info:
+        parse_smiles(['CC', 'C1CC'], offset=11)
+    assert isinstance(info.value, ValueError)
+    assert (info.value.identifier, info.value.position) == ('C1CC', 12)
+    with pytest.raises(ValueError, match='position 1 is empty'):
+        parse_smiles(['C', ' '])
+    with pytest.raises(ValueError, match='position 0 is a NoneType, not a SMILES string'):
+        parse_smiles([None])
+
+
+def test_morgan_matches_the_per_molecule_api(smiles):
+    """The generator API gives the bits of the deprecated GetMorganFingerprintAsBitVect (the benchmark's baseline)."""
+    mols = parse_smiles(smiles)
+    fps = morgan_fingerprints(mols, length=128, radius=3)
+    assert fps.shape == (len(smiles), 128) and fps.dtype == np.uint8
+    with rdBase.BlockLogs():
+        for mol, row in zip(mols, fps, strict=True):
+            expected = np.zeros(128)
+            DataStructs.ConvertToNumpyArray(rdMolDescriptors.GetMorganFingerprintAsBitVect(mol, 3, nBits=128), expected)
+            assert np.array_equal(row, expected)
+
+
+def test_descriptors(smiles):
+    values = doan_2020_descriptors(parse_smiles(['CCO', *smiles[:5]]))
+    assert values.shape == (6, len(DESCRIPTOR_NAMES)) and np.isfinite(values).all()
+    assert len(set(DESCRIPTOR_NAMES)) == len(DESCRIPTOR_NAMES) > 100
+    ethanol = dict(zip(DESCRIPTOR_NAMES, values[0], strict=True))
+    assert ethanol['MolWt'] == pytest.approx(46.069, abs=1e-3)
+    assert (ethanol['HeavyAtomCount'], ethanol['NumHDonors'], ethanol['fr_Al_OH']) == (3, 1, 1)
+
+
+def test_transformer_is_a_stateless_sklearn_step(smiles):
+    step = FingerprintTransformer(length=64, radius=2)
+    assert step.fit(smiles) is step
+    assert clone(step).get_params() == step.get_params()
+    copy = pickle.loads(pickle.dumps(step))
+    assert np.array_equal(copy.transform(smiles), step.transform(smiles))
+    assert np.array_equal(step.transform(smiles), morgan_fingerprints([Chem.MolFromSmiles(s) for s in smiles], 64, 2))
+    pipe = Pipeline([('fp', step), ('knn', TanimotoKNNRegressor(n_neighbors=1))])
+    y = np.arange(len(smiles), dtype=float)
+    assert np.array_equal(clone(pipe).fit(smiles, y).predict(smiles), y)
+    assert step.transform([]).shape == (0, 64)
+    assert FingerprintTransformer('descriptors').transform(smiles[:3]).shape == (3, len(DESCRIPTOR_NAMES))
+
+
+def test_transformer_accepts_a_feature_function(smiles):
+    def heavy_atoms(mols):
+        return np.array([[m.GetNumHeavyAtoms()] for m in mols])
+
+    assert FingerprintTransformer(heavy_atoms).transform(['C', 'CCO']).tolist() == [[1], [3]]
+    with pytest.raises(ValueError, match='Unknown feature function'):
+        FingerprintTransformer('maccs').transform(['C'])
+
+
+@pytest.mark.parametrize('n_jobs', [None, 2])
+def test_transformer_chunks_and_reports_positions(smiles, monkeypatch, n_jobs):
+    monkeypatch.setattr(features, 'CHUNK_SIZE', 7)
+    step = FingerprintTransformer(n_jobs=n_jobs)
+    assert np.array_equal(step.transform(smiles), morgan_fingerprints(parse_smiles(smiles)))
+    data = list(smiles)
+    data[30] = 'c1cccc1'  # unkekulisable
+    before = list(data)
+    with pytest.raises(InvalidIdentifierError, match=r"'c1cccc1' at position 30") as info:
+        step.transform(data)
+    assert info.value.position == 30
+    assert data == before
+
+
+def test_transformer_rejects_wrong_shapes():
+    with pytest.raises(TypeError, match='not a single string'):
+        FingerprintTransformer().transform('CCO')
+    with pytest.raises(ValueError, match='drop this step'):
+        FingerprintTransformer().transform(np.zeros((3, 256)))
