@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from examol_core.errors import ExamolError
 from examol_core.multifi import collect_outputs
 from examol_core.recipes import PropertyRecipe
 from examol_core.records import MoleculeRecord
@@ -76,6 +78,31 @@ class Scorer(abc.ABC):
     @abc.abstractmethod
     def update(self, model: Any, update_msg: Any) -> Any:
         """Return the local model updated with the result of :meth:`retrain` (steering side)."""
+
+    def save_model(self, model: Any, directory: Path) -> None:
+        """Write a trained model into ``directory`` (steering side), in a format that is safe to load.
+
+        Called by :func:`examol_core.modelfile.save_model_file`, which writes the manifest
+        beside the payload. Prefer formats that loading cannot turn into code execution
+        (skops for scikit-learn, JSON + weight arrays for Keras): never plain pickle.
+
+        Args:
+            model: The local model.
+            directory: An existing, empty directory that belongs to this model.
+        Raises:
+            ExamolError: if this scorer cannot save models (the default).
+        """
+        raise ExamolError(f'Scorer {type(self).__name__} cannot save models: its plugin does not implement '
+                          'save_model/load_model. Keep the model in memory, or ask the plugin author to add them.')
+
+    def load_model(self, directory: Path) -> Any:
+        """Read a model written by :meth:`save_model` from ``directory`` (steering side).
+
+        Raises:
+            ExamolError: if this scorer cannot load models (the default), or the payload is unreadable.
+        """
+        raise ExamolError(f'Scorer {type(self).__name__} cannot load models: its plugin does not implement '
+                          'save_model/load_model.')
 
 
 class MultiFidelityScorer(Scorer):
