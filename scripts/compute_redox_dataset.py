@@ -301,42 +301,44 @@ def statistics(records: dict) -> dict:
     return stats
 
 
-def _adjacency(xyz: str):
-    from rdkit import Chem, rdBase
-    from rdkit.Chem import rdDetermineBonds
-
-    with rdBase.BlockLogs():
-        mol = Chem.MolFromXYZBlock(xyz)
-        rdDetermineBonds.DetermineConnectivity(mol)
-    return Chem.GetAdjacencyMatrix(mol)
+GEOMETRIES = {'mmff start': ('initial', 'mmff', 0), 'gfn1 neutral': ('relaxation', 'gfn1', 0),
+              'gfn2 neutral': ('relaxation', 'gfn2', 0), 'gfn2 cation': ('relaxation', 'gfn2', 1)}
 
 
-def bonding_changes(records: dict) -> dict[str, list[str]]:
-    """Molecules whose bonds (judged from interatomic distances) differ from what they should be.
+def bonding_changes(records: dict, broken: float = 1.25, formed: float = 1.1) -> dict[str, list[str]]:
+    """Molecules whose geometries no longer have the bonds of their SMILES, per geometry.
 
-    ``neutral``: the GFN2 neutral minimum lacks a bond of the SMILES or has an extra one (the
-    relaxation opened a strained ring, so the values describe an isomer); ``cation``: the GFN2
-    cation minimum differs from the neutral minimum (the adiabatic value includes a rearrangement).
-    Atom order in the conformers is that of the record's SMILES with hydrogens added.
+    A bond of the SMILES counts as broken beyond ``broken`` × the sum of covalent radii (1.9 Å
+    for C–C); two unbonded atoms count as bonded below ``formed`` × that sum (1.67 Å for C–C).
+    The gap between the two keeps strained cages (1,3 distances of 1.85 Å in
+    bicyclo[1.1.1]pentane) from being miscounted. Atom order in the conformers is that of the
+    record's SMILES with hydrogens added.
     """
     import numpy as np
     from rdkit import Chem
 
-    out: dict[str, list[str]] = {'neutral': [], 'cation': []}
+    table = Chem.GetPeriodicTable()
+    out: dict[str, list[str]] = {name: [] for name in GEOMETRIES}
     for record in records.values():
+        mol = Chem.AddHs(Chem.MolFromSmiles(record.identifier.smiles))
+        graph = Chem.GetAdjacencyMatrix(mol).astype(bool)
+        radii = np.array([table.GetRcovalent(a.GetAtomicNum()) for a in mol.GetAtoms()])
+        limit = radii[:, None] + radii[None, :]
+        np.fill_diagonal(limit, 0)
         geoms = {}
         for conf in record.conformers:
             geoms.setdefault((conf.source, conf.config_name, conf.charge), conf.xyz)
-        neutral = geoms.get(('relaxation', 'gfn2', 0))
-        cation = geoms.get(('relaxation', 'gfn2', 1))
-        if neutral is None:
-            continue
-        graph = Chem.GetAdjacencyMatrix(Chem.AddHs(Chem.MolFromSmiles(record.identifier.smiles)))
-        relaxed = _adjacency(neutral)
-        if graph.shape != relaxed.shape or not np.array_equal(graph, relaxed):
-            out['neutral'].append(record.identifier.smiles)
-        if cation and not np.array_equal(relaxed, _adjacency(cation)):
-            out['cation'].append(record.identifier.smiles)
+        for name, kind in GEOMETRIES.items():
+            if kind not in geoms:
+                continue
+            pos = np.array([[float(v) for v in line.split()[1:4]] for line in geoms[kind].strip().splitlines()[2:]])
+            if len(pos) != len(radii):
+                out[name].append(record.identifier.smiles)
+                continue
+            dist = np.linalg.norm(pos[:, None] - pos[None, :], axis=-1)
+            np.fill_diagonal(dist, np.inf)
+            if np.any(graph & (dist > broken * limit)) or np.any(~graph & (dist < formed * limit)):
+                out[name].append(record.identifier.smiles)
     return out
 
 
@@ -351,7 +353,16 @@ def _fmt_time(seconds: float) -> str:
 def write_card(card: Path, records: dict, meta: dict, smiles: list[str], output: Path, smiles_path: Path,
                meta_path: Path | None = None) -> None:
     """Regenerate the data card from the records and the run metadata (which gets the statistics too)."""
+    from examol_core.records import MoleculeRecord
+
     stats = statistics(records)
+    distinct: dict[str, list[str]] = {}
+    for smi in smiles:
+        try:
+            distinct.setdefault(MoleculeRecord.from_identifier(smi).key, []).append(smi)
+        except ValueError:
+            distinct.setdefault(f'invalid:{smi}', []).append(smi)
+    duplicates = [group for group in distinct.values() if len(group) > 1]
     if meta_path is not None:
         meta['statistics'] = {k: v for k, v in stats.items() if k != 'bonding_changed'}
         meta['bonding_changed'] = stats['bonding_changed']
@@ -381,7 +392,9 @@ def write_card(card: Path, records: dict, meta: dict, smiles: list[str], output:
         '',
         '## Method',
         '',
-        '* Initial geometry: RDKit ETKDGv3 embedding (seed 1) and MMFF94 relaxation (`examol_core.conformers`).',
+        '* Initial geometry: RDKit ETKDGv3 embedding (seed 1; random coordinates if that fails; for strained cages '
+        'that still fail, the heavy atoms alone, then hydrogens placed) and MMFF94 relaxation '
+        '(`examol_core.conformers`).',
         f'* Simulator: `examol_xtb.XTBSimulator` — tblite {last.get("tblite", "?")} (GFN1-xTB, GFN2-xTB; '
         f'electronic temperature 300 K, accuracy 1), ASE {last.get("ase", "?")} BFGS optimisation to '
         f'fmax = {meta.get("simulator", {}).get("fmax", "?")} eV/Å, at most '
@@ -412,19 +425,23 @@ def write_card(card: Path, records: dict, meta: dict, smiles: list[str], output:
         '',
         '## Counts',
         '',
-        f'* Molecules: {total:,}; records: {len(records):,}; with all three levels: **{stats["all_levels"]:,}** '
-        f'({100 * stats["all_levels"] / max(total, 1):.1f} %).',
+        f'* SMILES: {total:,}; distinct molecules (InChIKey): {len(distinct):,}'
+        + (f' ({"; ".join(" = ".join(f"`{x}`" for x in group) for group in duplicates)} share an InChIKey: standard '
+           'InChI merges these tautomers, so they are one record)' if duplicates else '') + '.',
+        f'* Records: {len(records):,}; with all three levels: **{stats["all_levels"]:,}** '
+        f'({100 * stats["all_levels"] / max(len(distinct), 1):.1f} % of the distinct molecules, '
+        f'{100 * stats["all_levels"] / max(total, 1):.1f} % of the SMILES).',
         f'* Failures: {len(meta["failures"])} (listed below). Molecules not yet computed: '
-        f'{max(0, total - len(records) - sum(1 for k in meta["failures"] if k not in records))}.',
+        f'{len(set(distinct) - set(records) - set(meta["failures"]))}.',
         f'* Adiabatic above vertical (GFN2; physically impossible beyond optimiser noise): '
         f'{stats["adiabatic_above_vertical"]}.',
-        '* Bonding changed on relaxation (bonds judged from interatomic distances by RDKit '
-        '`DetermineConnectivity`, so a long strained bond can be miscounted): GFN2 neutral minimum differs from '
-        f'the SMILES for {len(stats["bonding_changed"]["neutral"])} molecules (a strained ring opened: the values '
-        'describe an isomer); GFN2 cation minimum differs from the neutral minimum for '
-        f'{len(stats["bonding_changed"]["cation"])} (the adiabatic value includes a rearrangement of the cation). '
-        'Their values are kept, as the recipes define them; the lists are in the `.meta.json` file '
-        '(`bonding_changed`).',
+        '* Bonds no longer those of the SMILES (a bond longer than 1.25 × the sum of covalent radii, or two '
+        'unbonded atoms closer than 1.1 × that sum), by geometry: '
+        + ', '.join(f'{name} {len(v)}' for name, v in stats['bonding_changed'].items())
+        + '. Relaxation opened a strained ring or moved a hydrogen in these, so their values describe an isomer '
+        '(a few hyper-strained cages have 1.9–2.0 Å C–C bonds even at the MMFF94 start) '
+        '(the cation ones: the adiabatic value includes a rearrangement). They are kept, as the recipes define '
+        'them; the SMILES are listed in the `.meta.json` file (`bonding_changed`).',
         '',
         '## Agreement between levels',
         '',
@@ -448,11 +465,14 @@ def write_card(card: Path, records: dict, meta: dict, smiles: list[str], output:
         '',
     ]
     if meta['failures']:
-        lines += ['| SMILES | level | reason |', '|---|---|---|']
+        lines += ['| SMILES | levels | reason |', '|---|---|---|']
         for info in meta['failures'].values():
+            by_reason: dict[str, list[str]] = {}
             for level, reason in info['reasons'].items():
-                reason = reason.replace('|', '\\|').replace('\n', ' ')
-                lines.append(f'| `{info["smiles"]}` | {level} | {reason} |')
+                by_reason.setdefault(reason.replace('|', '\\|').replace('\n', ' '), []).append(level.split('/')[-1])
+            for reason, levels in by_reason.items():
+                shown = 'all' if len(levels) == len(LEVELS) else ', '.join(levels)
+                lines.append(f'| `{info["smiles"]}` | {shown} | {reason} |')
     else:
         lines.append('None.')
     lines += [
