@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     from rich.table import Table
 
     smiles = [s.split()[0] for s in SMILES.read_text().splitlines() if s.strip()][:n]
-    console = Console()
+    console = Console(width=max(Console().width, 110))
     load_before = os.getloadavg()
     rows = []
     for vertical in (True, False):
@@ -92,16 +92,22 @@ def main(argv: list[str] | None = None) -> int:
     load_after = os.getloadavg()
 
     table = Table(title=f'GFN2-xTB oxidation potentials, {n} molecules, {args.threads} thread/worker')
-    for col in ('recipe', 'workers', 'molecules/s', 's/molecule (in worker)', 'simulations', 'failed', 'efficiency'):
+    for col in ('recipe', 'workers', 'molecules/s', 's/molecule in worker', 'simulations', 'failed', 'efficiency'):
         table.add_column(col)
     for row in rows:
         for key in ('serial', 'parallel'):
             m = row[key]
-            table.add_row(row['recipe'], str(m['workers']), f'{m["molecules_per_s"]:.2f}',
+            table.add_row(row['recipe'].split('/')[-1], str(m['workers']), f'{m["molecules_per_s"]:.2f}',
                           f'{m["mean_s_per_molecule"]:.3f}', str(m['simulations']),
                           str(m['molecules'] - m['succeeded']),
                           f'{row["parallel_efficiency"]:.0%}' if key == 'parallel' else '')
     console.print(table)
+    for row in rows:
+        slowdown = row['parallel']['mean_s_per_molecule'] / row['serial']['mean_s_per_molecule']
+        row['in_worker_slowdown'] = slowdown
+        console.print(f'{row["recipe"]}: each molecule took {slowdown:.2f}× as long inside a worker with '
+                      f'{args.workers} workers as with 1 (1.0 = no contention for cores; '
+                      f'{args.workers:.1f} = the workers shared one core)')
     console.print(f'load average (1 min) before {load_before[0]:.2f}, after {load_after[0]:.2f} '
                   f'on {os.cpu_count()} CPUs')
     if args.json:

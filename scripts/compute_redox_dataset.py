@@ -439,8 +439,8 @@ def write_card(card: Path, records: dict, meta: dict, smiles: list[str], output:
         'unbonded atoms closer than 1.1 × that sum), by geometry: '
         + ', '.join(f'{name} {len(v)}' for name, v in stats['bonding_changed'].items())
         + '. Relaxation opened a strained ring or moved a hydrogen in these, so their values describe an isomer '
-        '(a few hyper-strained cages have 1.9–2.0 Å C–C bonds even at the MMFF94 start) '
-        '(the cation ones: the adiabatic value includes a rearrangement). They are kept, as the recipes define '
+        '(a few hyper-strained cages have 1.9–2.0 Å C–C bonds even at the MMFF94 start)'
+        '; in the cation ones the adiabatic value includes a rearrangement. They are kept, as the recipes define '
         'them; the SMILES are listed in the `.meta.json` file (`bonding_changed`).',
         '',
         '## Agreement between levels',
