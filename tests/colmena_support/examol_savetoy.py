@@ -9,6 +9,7 @@ import json
 import os
 import time
 
+import numpy as np
 from examol_toy import LookupModel, LookupScorer
 
 from examol_core.plugins import ScorerSpec, hookimpl
@@ -19,28 +20,42 @@ class SaveableLookupScorer(LookupScorer):
 
     Args:
         fail_on: Raise ``ValueError`` when asked to score this (canonical) SMILES.
-        kill_on: Kill the worker process (``os._exit``) when asked to score this SMILES, once:
-            only while the file ``kill_flag`` exists, which is removed first.
-        kill_flag: See ``kill_on``.
+        kill_on: Kill the worker process (``os._exit``) when asked to score this SMILES.
+        flag: If given, fail or kill only while this file exists.
+        once: Remove ``flag`` when failing, so that the next attempt succeeds.
+        extra_score: Return one score too many (a broken plugin).
         delay: Seconds to sleep in each ``score`` call (to keep tasks in flight).
     """
 
-    def __init__(self, fail_on: str | None = None, kill_on: str | None = None, kill_flag: str | None = None,
-                 delay: float = 0.):
+    def __init__(self, fail_on: str | None = None, kill_on: str | None = None, flag: str | None = None,
+                 once: bool = False, extra_score: bool = False, delay: float = 0.):
         self.fail_on = fail_on
         self.kill_on = kill_on
-        self.kill_flag = kill_flag
+        self.flag = flag
+        self.once = once
+        self.extra_score = extra_score
         self.delay = delay
+
+    def _armed(self, marker: str | None, inputs) -> bool:
+        if marker is None or marker not in inputs:
+            return False
+        if self.flag is None:
+            return True
+        if not os.path.exists(self.flag):
+            return False
+        if self.once:
+            os.remove(self.flag)
+        return True
 
     def score(self, model_msg, inputs, lower_fidelities=None):
         if self.delay:
             time.sleep(self.delay)
-        if self.fail_on is not None and self.fail_on in inputs:
+        if self._armed(self.fail_on, inputs):
             raise ValueError(f'refusing to score {self.fail_on}')
-        if self.kill_on is not None and self.kill_on in inputs and self.kill_flag and os.path.exists(self.kill_flag):
-            os.remove(self.kill_flag)
+        if self._armed(self.kill_on, inputs):
             os._exit(13)
-        return super().score(model_msg, inputs, lower_fidelities=lower_fidelities)
+        scores = super().score(model_msg, inputs, lower_fidelities=lower_fidelities)
+        return np.append(scores, 0.) if self.extra_score else scores
 
     def save_model(self, model, directory):
         (directory / 'tables.json').write_text(json.dumps([[table, mean] for table, mean in model.tables]))

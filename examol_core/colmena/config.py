@@ -1,0 +1,256 @@
+"""Execution configurations: queues, ProxyStore, Parsl configurations and a task server to go.
+
+The default runs on this machine: Colmena pipe queues and a Parsl ``HighThroughputExecutor``
+with local workers. For several nodes, give a Parsl configuration file (a Python file that
+defines ``config``, e.g. ``examples/parsl_slurm.py``) and Redis-backed queues
+(``redis_url='redis://host:6379'``). Everything here runs on the steering side.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import runpy
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from examol_core.errors import ExamolError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TOPICS = ('train', 'score')
+"""Topics of the queues made by :func:`make_queues` unless told otherwise."""
+
+DEFAULT_PROXY_THRESHOLD = 100_000
+"""Objects larger than this (bytes, serialised) travel through ProxyStore rather than the queues."""
+
+__all__ = ['DEFAULT_TOPICS', 'DEFAULT_PROXY_THRESHOLD', 'TaskServerDied', 'prepare_environment', 'default_parsl_config',
+           'load_parsl_config', 'make_store', 'make_queues', 'redis_address', 'TaskServerHandle', 'start_task_server']
+
+
+class TaskServerDied(ExamolError, RuntimeError):
+    """The task server process exited while tasks were still expected."""
+
+
+def prepare_environment() -> None:
+    """Make Parsl usable from this process: put the environment's ``bin/`` on ``PATH``, quiet its logs.
+
+    Parsl's ``HighThroughputExecutor`` starts its interchange and workers as scripts found on
+    ``PATH``; run from a virtual environment that is not activated, it would otherwise fail
+    (``FileNotFoundError: ... interchange.py``) and the thinker would wait forever.
+    """
+    bindir = os.path.dirname(sys.executable)
+    path = os.environ.get('PATH', '')
+    if bindir not in path.split(os.pathsep):
+        os.environ['PATH'] = bindir + (os.pathsep + path if path else '')
+    logging.getLogger('parsl').setLevel(logging.WARNING)
+
+
+def default_parsl_config(workers: int = 1, run_dir: str | os.PathLike | None = None, *,
+                         heartbeat_period: int = 5, heartbeat_threshold: int = 30) -> Any:
+    """A Parsl configuration running ``workers`` local worker processes (``HighThroughputExecutor``).
+
+    Args:
+        workers: Worker processes on this machine.
+        run_dir: Where Parsl writes its logs; a new temporary directory if omitted.
+        heartbeat_period: Seconds between liveness checks; a killed worker is reported
+            (``WorkerLost``) after about this long.
+        heartbeat_threshold: Seconds without a heartbeat before a whole worker pool is declared lost.
+    """
+    from parsl.config import Config
+    from parsl.executors import HighThroughputExecutor
+    from parsl.providers import LocalProvider
+
+    if workers < 1:
+        raise ValueError(f'workers must be at least 1; got {workers}')
+    run_dir = str(run_dir) if run_dir is not None else tempfile.mkdtemp(prefix='examol-parsl-')
+    return Config(
+        executors=[HighThroughputExecutor(
+            label='examol_local', max_workers_per_node=workers, cores_per_worker=1e-6,
+            address='127.0.0.1', heartbeat_period=heartbeat_period, heartbeat_threshold=heartbeat_threshold,
+            provider=LocalProvider(init_blocks=1, min_blocks=1, max_blocks=1),
+        )],
+        run_dir=run_dir,
+        strategy='none',
+    )
+
+
+def load_parsl_config(path: str | os.PathLike) -> Any:
+    """Load a Parsl configuration from a Python file that defines ``config`` (a ``parsl.config.Config``).
+
+    The file is executed as Python: only use files you trust (it is your own cluster setup).
+
+    Raises:
+        ExamolError: missing file, an error while executing it, or no ``config`` of the right type.
+    """
+    from parsl.config import Config
+
+    path = Path(path)
+    if not path.is_file():
+        raise ExamolError(f'Parsl configuration file {path} does not exist')
+    try:
+        namespace = runpy.run_path(str(path), run_name='examol_parsl_config')
+    except Exception as exc:
+        raise ExamolError(f'Running the Parsl configuration file {path} raised {type(exc).__name__}: {exc}') from exc
+    config = namespace.get('config')
+    if not isinstance(config, Config):
+        found = 'nothing' if config is None else type(config).__name__
+        raise ExamolError(f'{path} must define `config = parsl.config.Config(...)`; found {found}. '
+                          'See examples/parsl_slurm.py.')
+    return config
+
+
+def redis_address(url: str) -> tuple[str, int]:
+    """Host and port of a ``redis://host:port`` URL (a bare ``host:port`` works too)."""
+    parsed = urlparse(url if '://' in url else f'redis://{url}')
+    if parsed.scheme not in ('redis', ''):
+        raise ValueError(f'Unsupported Redis URL {url!r}: use redis://host:port')
+    return parsed.hostname or '127.0.0.1', parsed.port or 6379
+
+
+def make_store(name: str | None = None, *, directory: str | os.PathLike | None = None,
+               redis_url: str | None = None) -> Any:
+    """Create and register a ProxyStore ``Store`` for one run.
+
+    Workers rebuild the store from its configuration, which Colmena sends with each task, so
+    the store must be reachable from them: a directory on a shared file system (the default,
+    in a new temporary directory), or a Redis server (``redis_url``).
+
+    Returns:
+        The registered store; close it (``store.close()``) at the end of the run.
+    """
+    from proxystore.store import Store
+
+    name = name or f'examol-{uuid.uuid4().hex[:12]}'
+    if redis_url is not None:
+        from proxystore.connectors.redis import RedisConnector
+
+        host, port = redis_address(redis_url)
+        connector = RedisConnector(host, port)
+    else:
+        from proxystore.connectors.file import FileConnector
+
+        directory = directory if directory is not None else tempfile.mkdtemp(prefix='examol-proxystore-')
+        connector = FileConnector(str(directory))
+    return Store(name, connector, register=True)
+
+
+def make_queues(topics: Iterable[str] = DEFAULT_TOPICS, *, redis_url: str | None = None, store: Any = None,
+                proxy_threshold: int | None = DEFAULT_PROXY_THRESHOLD, prefix: str | None = None) -> Any:
+    """Colmena queues using pickle serialisation (arrays and pipelines do not fit in JSON).
+
+    Args:
+        topics: Topics to create (``default`` is always added by Colmena).
+        redis_url: Use Redis queues on this server (multi-node runs); pipe queues otherwise.
+        store: A registered ProxyStore store (:func:`make_store`); ``None`` disables ProxyStore.
+        proxy_threshold: Size in bytes above which task inputs and results go through ``store``.
+        prefix: Name of the Redis queues (a fresh one by default, so runs do not collide).
+    """
+    kwargs: dict[str, Any] = {'serialization_method': 'pickle', 'keep_inputs': False}
+    if store is not None and proxy_threshold is not None:
+        kwargs.update(proxystore_name=store.name, proxystore_threshold=int(proxy_threshold))
+    topics = list(topics)
+    if redis_url is not None:
+        from colmena.queue.redis import RedisQueues
+
+        host, port = redis_address(redis_url)
+        return RedisQueues(topics=topics, hostname=host, port=port, prefix=prefix or f'examol-{uuid.uuid4().hex}',
+                           **kwargs)
+    from colmena.queue.python import PipeQueues
+
+    return PipeQueues(topics=topics, **kwargs)
+
+
+@dataclass
+class TaskServerHandle:
+    """A running task server and the client side of its queues."""
+
+    queues: Any
+    server: Any
+    store: Any = None
+    run_dir: Path | None = None
+    _cleanup: list[Any] = field(default_factory=list, repr=False)
+
+    def check_alive(self) -> None:
+        """Raise :class:`TaskServerDied` if the task-server process has exited."""
+        if self.server is not None and not self.server.is_alive():
+            where = f'; Parsl logs are in {self.run_dir}' if self.run_dir else ''
+            raise TaskServerDied(f'The task server exited (code {self.server.exitcode}) while tasks were pending{where}')
+
+
+@contextmanager
+def start_task_server(methods: Iterable[Any], *, workers: int = 1, parsl_config: Any = None,
+                      redis_url: str | None = None, topics: Iterable[str] = DEFAULT_TOPICS,
+                      proxy_threshold: int | None = DEFAULT_PROXY_THRESHOLD, use_proxystore: bool = True,
+                      local: bool = False, keep_run_dir: bool = False,
+                      shutdown_timeout: float = 60) -> Iterator[TaskServerHandle]:
+    """Start a Colmena task server for ``methods`` and yield its handle; stop it on exit.
+
+    Args:
+        methods: Functions to serve (e.g. ``make_methods(scorer)``, or several scorers' methods).
+        workers: Local worker processes of the default Parsl configuration.
+        parsl_config: A ``parsl.config.Config``, or the path of a file defining ``config``;
+            the default is :func:`default_parsl_config` with ``workers`` workers.
+        redis_url: Use Redis queues (and a Redis ProxyStore) on this server instead of pipes.
+        topics: Queue topics.
+        proxy_threshold: Size in bytes above which objects travel through ProxyStore.
+        use_proxystore: Set ``False`` to send everything through the queues.
+        local: Use Colmena's ``LocalTaskServer`` (threads in a child process) instead of Parsl:
+            no start-up cost, for tests and quick runs.
+        keep_run_dir: Keep Parsl's temporary run directory (it is kept anyway if the run fails).
+        shutdown_timeout: Seconds to wait for the server to finish its tasks on exit.
+    """
+    from colmena.task_server.local import LocalTaskServer
+    from colmena.task_server.parsl import ParslTaskServer
+
+    prepare_environment()
+    methods = list(methods)
+    store = make_store(redis_url=redis_url) if use_proxystore else None
+    queues = None
+    server = None
+    run_dir = None
+    failed = False
+    try:
+        queues = make_queues(topics, redis_url=redis_url, store=store, proxy_threshold=proxy_threshold)
+        if local:
+            server = LocalTaskServer(queues, methods, threads=True, num_workers=workers)
+        else:
+            if parsl_config is None:
+                parsl_config = default_parsl_config(workers)
+                run_dir = Path(parsl_config.run_dir)
+            elif isinstance(parsl_config, (str, os.PathLike)):
+                parsl_config = load_parsl_config(parsl_config)
+            server = ParslTaskServer(methods, queues, parsl_config)
+        server.start()
+        queues.set_role('client')
+        handle = TaskServerHandle(queues=queues, server=server, store=store, run_dir=run_dir)
+        yield handle
+    except BaseException:
+        failed = True
+        raise
+    finally:
+        if server is not None and server.is_alive():
+            try:
+                queues.send_kill_signal()
+            except Exception:  # the queue may be gone already; terminate below
+                pass
+            deadline = time.monotonic() + shutdown_timeout
+            server.join(timeout=max(deadline - time.monotonic(), 0.1))
+            if server.is_alive():
+                logger.warning('Task server did not stop within %.0f s; terminating it', shutdown_timeout)
+                server.terminate()
+                server.join(timeout=10)
+        if store is not None:
+            store.close()
+        if run_dir is not None and not failed and not keep_run_dir:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        elif run_dir is not None and failed:
+            logger.warning('Parsl logs of the failed run are in %s', run_dir)
