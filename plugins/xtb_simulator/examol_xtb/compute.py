@@ -88,7 +88,12 @@ def compute_recipes(record: MoleculeRecord, recipes: Sequence[PropertyRecipe], s
                 failure = f'{smiles}: {key} proposes no simulation but cannot be computed'
                 break
             for request in requests:
-                result = simulator.simulate(request)
+                try:
+                    result = simulator.simulate(request)
+                except Exception as exc:  # simulators should return failures; a third-party one may raise
+                    failure = (f'{smiles}: {request.config_name} {"optimisation" if request.optimize else "single point"}'
+                               f' (charge {request.charge}) raised {type(exc).__name__}: {exc}')
+                    break
                 outcome.simulations += 1
                 if not result.success:
                     failure = result.failure or f'{smiles}: a {request.config_name} simulation failed'

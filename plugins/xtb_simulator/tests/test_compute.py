@@ -86,3 +86,15 @@ def test_relaxation_landing_on_another_minimum_keeps_both():
     single = SimulationRequest(xyz=xyz, optimize=False, config_name='gfn1', charge=0)
     assert apply_result(record, SimulationResult(request=single, success=True, xyz=xyz, energy=-50.))
     assert all(c.get_energy('gfn1', 0) == -50. for c in record.conformers)
+
+
+def test_simulator_that_raises_is_reported():
+    class Broken(XTBSimulator):
+        def simulate(self, request):
+            raise RuntimeError('worker lost')
+
+    record = MoleculeRecord.from_identifier('CCO')
+    outcome = compute_recipes(record, RECIPES[:1], Broken())
+    reason = outcome.failures['oxidation_potential/gfn1-vertical']
+    assert 'CCO' in reason and 'gfn1 optimisation' in reason and 'worker lost' in reason
+    assert record.properties == {}
