@@ -1,7 +1,19 @@
-"""The ``examol`` command (also ``python -m examol_core``)."""
+"""The ``examol`` command (also ``python -m examol_core``).
+
+``examol plugins`` lists what is installed; ``examol train`` trains a model on a worker of a
+Colmena task server and saves it (:mod:`examol_core.modelfile`); ``examol score`` scores a
+SMILES file of any size in chunks across workers; ``examol model-info`` shows a model's manifest.
+Heavy imports (Colmena, Parsl, plugins) happen inside the commands.
+"""
 from __future__ import annotations
 
 import json
+import logging
+import os
+from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -48,6 +60,325 @@ def plugins(as_json: bool = typer.Option(False, '--json', help='Print machine-re
         console.print(f'[red]{error}[/]')
     if errors:
         raise typer.Exit(1)
+
+
+class _Abort(Exception):
+    """An error to report in one line, without a traceback."""
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    console.print(f'[red]Error:[/] {message}', highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def parse_settings(settings: list[str], default: str, allowed: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """``--set`` options: ``key=value`` goes to ``default``, ``group.key=value`` to ``group``.
+
+    Values are read as JSON when they parse (``3``, ``0.5``, ``true``, ``[1, 2]``), as strings otherwise.
+    """
+    out: dict[str, dict[str, Any]] = {group: {} for group in allowed}
+    for item in settings:
+        key, sep, value = item.partition('=')
+        key = key.strip()
+        if not sep or not key:
+            raise _Abort(f'--set {item!r} is not of the form key=value')
+        group, dot, name = key.partition('.')
+        if not dot:
+            group, name = default, key
+        if group not in out:
+            raise _Abort(f'--set {item!r}: unknown group {group!r}; use {", ".join(g + ".KEY" for g in allowed)} '
+                         f'or a bare KEY (a {default} option)')
+        out[group][name] = _parse_value(value)
+    return out
+
+
+def _setup_logging() -> None:
+    from rich.logging import RichHandler
+
+    root = logging.getLogger()
+    if not any(isinstance(h, RichHandler) for h in root.handlers):
+        handler = RichHandler(console=Console(stderr=True), show_time=False, show_path=False)
+        handler.setLevel(logging.WARNING)
+        root.addHandler(handler)
+    logging.getLogger('parsl').setLevel(logging.WARNING)
+
+
+def _server_options(workers: int, parsl_config: Path | None, redis_url: str | None, local: bool) -> dict[str, Any]:
+    if workers < 1:
+        raise _Abort(f'--workers must be at least 1; got {workers}')
+    if parsl_config is not None and local:
+        raise _Abort('--parsl-config and --local exclude each other')
+    options: dict[str, Any] = {'workers': workers, 'redis_url': redis_url, 'local': local}
+    if parsl_config is not None:
+        from examol_core.colmena import load_parsl_config
+
+        options['parsl_config'] = load_parsl_config(parsl_config)
+    return options
+
+
+_WORKERS = typer.Option(1, '--workers', help='Local worker processes (ignored with --parsl-config).')
+_PARSL = typer.Option(None, '--parsl-config', help='Python file defining `config`, a parsl.config.Config '
+                      '(e.g. for Slurm or PBS; see examples/parsl_slurm.py). Default: local workers.')
+_REDIS = typer.Option(None, '--redis-url', help='Use Redis queues and ProxyStore on this server '
+                      '(redis://host:port) for multi-node runs. Default: in-process pipes and a temporary directory.')
+_LOCAL = typer.Option(False, '--local', help='Run tasks in threads of a local Colmena task server instead of Parsl '
+                      '(no start-up cost; for quick runs).')
+
+
+@app.command()
+def train(
+    records: Path = typer.Option(..., '--records', help='Molecule records, JSON lines (.jsonl or .jsonl.gz).'),
+    recipe: str = typer.Option(..., '--recipe', help='Property to learn, NAME/LEVEL '
+                               '(e.g. oxidation_potential/gfn2-adiabatic).'),
+    lower: list[str] = typer.Option([], '--lower', help='A lower fidelity level, NAME/LEVEL; repeat, lowest first, '
+                                    'for multi-fidelity (delta) learning.'),
+    scorer_name: str = typer.Option(..., '--scorer', help='Scorer plugin (see `examol plugins`).'),
+    model_name: str = typer.Option(..., '--model', help='Model of that scorer (e.g. knn).'),
+    settings: list[str] = typer.Option([], '--set', help='Option KEY=VALUE for the model factory; '
+                                       'scorer.KEY=VALUE for the scorer, train.KEY=VALUE for retrain. Repeat.'),
+    output: Path = typer.Option(..., '--output', '-o', help='Model file to write (a zip archive).'),
+    ensemble: int = typer.Option(1, '--ensemble', help='Train a bootstrap ensemble of N models (scores then '
+                                 'get a standard deviation).'),
+    seed: int = typer.Option(0, '--seed', help='Seed of the bootstrap samples.'),
+    workers: int = _WORKERS,
+    parsl_config: Path | None = _PARSL,
+    redis_url: str | None = _REDIS,
+    local: bool = _LOCAL,
+) -> None:
+    """Train a model on records, on a worker of a task server, and save it to a model file."""
+    import numpy as np
+
+    from examol_core.colmena import ScorerClient, make_methods, start_task_server
+    from examol_core.errors import ExamolError
+    from examol_core.modelfile import recipe_spec, save_model_file
+    from examol_core.multifi import collect_outputs
+    from examol_core.plugins import load_scorer, make_model
+    from examol_core.recipes import PropertyRecipe
+    from examol_core.records import read_records
+
+    _setup_logging()
+    try:
+        if ensemble < 1:
+            raise _Abort(f'--ensemble must be at least 1; got {ensemble}')
+        try:
+            top = PropertyRecipe.from_spec(recipe)
+            lowers = [PropertyRecipe.from_spec(r) for r in lower]
+        except ValueError as exc:
+            raise _Abort(str(exc)) from None
+        options = parse_settings(settings, 'model', ('model', 'scorer', 'train'))
+        server_options = _server_options(workers, parsl_config, redis_url, local)
+        scorer = load_scorer(scorer_name, **options['scorer'])
+        try:
+            models = [make_model(scorer_name, model_name, **options['model']) for _ in range(ensemble)]
+        except TypeError as exc:
+            raise _Abort(f'model {scorer_name}/{model_name} does not accept these options {options["model"]}: {exc}'
+                         ) from None
+        if not records.is_file():
+            raise _Abort(f'records file {records} does not exist')
+        all_records = list(read_records(records))
+        levels = collect_outputs(all_records, [*lowers, top])
+        known = ~np.isnan(levels[:, -1]) if not lowers else ~np.isnan(levels).all(axis=1)
+        selected = [r for r, keep in zip(all_records, known, strict=True) if keep]
+        what = recipe_spec(top) if not lowers else 'any of the levels'
+        console.print(f'{records}: {len(all_records)} records, {len(selected)} with {what}', highlight=False, soft_wrap=True)
+        if not selected:
+            names = sorted({f'{n}/{lv}' for r in all_records[:1000] for n, d in r.properties.items() for lv in d})
+            raise _Abort(f'no record has {what}; properties found: {", ".join(names) or "none"}')
+        outputs = scorer.transform_outputs(selected, top)
+        lower_values = collect_outputs(selected, lowers) if lowers else None
+        inputs = scorer.transform_inputs(selected)
+
+        methods = make_methods(scorer, scorer_name, retrain_options=options['train'])
+        with console.status(f'Training {ensemble} x {scorer_name}/{model_name} on a worker '
+                            '(starting the task server)...'):
+            with start_task_server(methods, **server_options) as server:
+                client = ScorerClient(server.queues, scorer, methods)
+                job = client.submit_retrain(models if ensemble > 1 else models[0], inputs, outputs,
+                                            lower_fidelities=lower_values, seed=seed)
+                job.wait(check_alive=server.check_alive)
+        if not job.ok:
+            for failure in job.failures.values():
+                console.print(f'[red]Training task {failure.index} failed:[/] {failure.exception}', highlight=False, soft_wrap=True)
+                if failure.traceback:
+                    console.print(failure.traceback, highlight=False, markup=False, soft_wrap=True)
+            raise typer.Exit(1)
+        trained = job.update(models if ensemble > 1 else models[0])
+        manifest = save_model_file(
+            output, trained, scorer_name=scorer_name, scorer_options=options['scorer'], scorer=scorer,
+            model_name=model_name, model_options=options['model'], recipe=top, lower_recipes=lowers,
+            bootstrap=job.bootstrap,
+            training={'records_file': str(records), 'records': len(selected), 'records_total': len(all_records),
+                      'seed': seed, 'options': options['train']})
+    except _Abort as exc:
+        raise _fail(str(exc)) from None
+    except (ExamolError, ValueError) as exc:
+        raise _fail(f'{exc}') from None
+    members = f'{manifest.ensemble.size} members, ' if manifest.ensemble.size > 1 else ''
+    console.print(f'Saved {scorer_name}/{model_name} ({members}{recipe_spec(top)}) to {output}', highlight=False, soft_wrap=True)
+
+
+def _read_smiles(path: Path, lines: deque[int]) -> Iterator[str]:
+    """SMILES of a .smi file (first field of each line), recording each one's line number in ``lines``.
+
+    Blank lines and lines starting with ``#`` are skipped.
+    """
+    with open(path, encoding='utf-8') as fp:
+        for number, line in enumerate(fp, 1):
+            text = line.strip()
+            if not text or text.startswith('#'):
+                continue
+            lines.append(number)
+            yield text.split()[0]
+
+
+def _count_smiles(path: Path) -> int:
+    with open(path, encoding='utf-8') as fp:
+        return sum(1 for line in fp if line.strip() and not line.lstrip().startswith('#'))
+
+
+def _format(value: float) -> str:
+    return repr(float(value))
+
+
+@app.command()
+def score(
+    model: Path = typer.Option(..., '--model', help='Model file written by `examol train`.'),
+    smiles: Path = typer.Option(..., '--smiles', help='Molecules to score: one SMILES per line (first field; blank '
+                                'lines and # comments are skipped).'),
+    output: Path = typer.Option(..., '--output', '-o', help='CSV to write: line,smiles,score[,std] in input order.'),
+    rejects: Path | None = typer.Option(None, '--rejects', help='CSV of molecules that could not be scored '
+                                        '(line,smiles,reason). Default: OUTPUT with suffix .rejects.csv.'),
+    chunk_size: int = typer.Option(1000, '--chunk-size', help='Molecules per task.'),
+    settings: list[str] = typer.Option([], '--set', help='Option KEY=VALUE passed to the scorer\'s score. Repeat.'),
+    retries: int = typer.Option(1, '--retries', help='Times a failed chunk is resubmitted before giving up.'),
+    workers: int = _WORKERS,
+    parsl_config: Path | None = _PARSL,
+    redis_url: str | None = _REDIS,
+    local: bool = _LOCAL,
+) -> None:
+    """Score a SMILES file with a saved model, in chunks across workers; write the scores in input order.
+
+    Molecules that cannot be parsed or featurised go to the rejects file with their line number
+    and the reason. If a chunk still fails after --retries, its molecules go there too (with the
+    error) and the command exits with status 1.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from examol_core.colmena import ScorerClient, make_methods, start_task_server
+    from examol_core.errors import ExamolError
+    from examol_core.modelfile import load_model_file
+
+    _setup_logging()
+    rejects = rejects or output.with_name(output.name.removesuffix('.csv') + '.rejects.csv')
+    partial_files: list[Path] = []
+    try:
+        if chunk_size < 1:
+            raise _Abort(f'--chunk-size must be at least 1; got {chunk_size}')
+        if not smiles.is_file():
+            raise _Abort(f'SMILES file {smiles} does not exist')
+        options = parse_settings(settings, 'score', ('score',))
+        server_options = _server_options(workers, parsl_config, redis_url, local)
+        saved = load_model_file(model)
+        total = _count_smiles(smiles)
+        ensemble = saved.is_ensemble
+        methods = make_methods(saved.scorer, saved.scorer_name, score_options=options['score'])
+        output.parent.mkdir(parents=True, exist_ok=True)
+        rejects.parent.mkdir(parents=True, exist_ok=True)
+        out_tmp, rej_tmp = output.with_name(f'.{output.name}.part'), rejects.with_name(f'.{rejects.name}.part')
+        partial_files = [out_tmp, rej_tmp]
+        counts = {'scored': 0, 'rejected': 0, 'failed': 0}
+        failed_chunks = []
+        line_numbers: deque[int] = deque()
+        columns = (TextColumn('[progress.description]{task.description}'), BarColumn(), MofNCompleteColumn(),
+                   TimeRemainingColumn())
+        with open(out_tmp, 'w', encoding='utf-8', newline='') as out, \
+                open(rej_tmp, 'w', encoding='utf-8', newline='') as rej, \
+                Progress(*columns, console=console, transient=False) as progress:
+            import csv
+
+            out_writer, rej_writer = csv.writer(out), csv.writer(rej)
+            out_writer.writerow(['line', 'smiles', 'score', 'std'] if ensemble else ['line', 'smiles', 'score'])
+            rej_writer.writerow(['line', 'smiles', 'reason'])
+            bar = progress.add_task('Starting the task server', total=total)
+            with start_task_server(methods, **server_options) as server:
+                progress.update(bar, description='Scoring')
+                client = ScorerClient(server.queues, saved.scorer, methods)
+                stream = client.stream_smiles(
+                    saved.members if ensemble else saved.model, _read_smiles(smiles, line_numbers),
+                    chunk_size=chunk_size, max_in_flight=max(2, 2 * server_options['workers']), retries=retries,
+                    num_lower=len(saved.manifest.lower_recipes), check_alive=server.check_alive)
+                for chunk in stream:
+                    numbers = [line_numbers.popleft() for _ in chunk.smiles]
+                    if chunk.failure is not None:
+                        failed_chunks.append((chunk, numbers[0], numbers[-1]))
+                        reason = f'task failed after {chunk.attempts} attempt(s): {chunk.failure.exception}'
+                        rej_writer.writerows([n, s, reason] for n, s in zip(numbers, chunk.smiles, strict=True))
+                        counts['failed'] += len(chunk.smiles)
+                    else:
+                        reasons = dict(chunk.rejects)
+                        for i, (n, s) in enumerate(zip(numbers, chunk.smiles, strict=True)):
+                            if i in reasons:
+                                rej_writer.writerow([n, s, reasons[i]])
+                                counts['rejected'] += 1
+                            elif ensemble:
+                                out_writer.writerow([n, s, _format(chunk.mean[i]), _format(chunk.std[i])])
+                            else:
+                                out_writer.writerow([n, s, _format(chunk.mean[i])])
+                        counts['scored'] += len(chunk.smiles) - len(reasons)
+                    progress.advance(bar, len(chunk.smiles))
+        os.replace(out_tmp, output)
+        os.replace(rej_tmp, rejects)
+        partial_files = []
+    except _Abort as exc:
+        raise _fail(str(exc)) from None
+    except (ExamolError, ValueError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        for file in partial_files:
+            file.unlink(missing_ok=True)
+    console.print(f'Scored {counts["scored"]} molecules into {output}; {counts["rejected"]} rejected '
+                  f'(unparsable or unusable) and {counts["failed"]} in failed chunks, listed in {rejects}',
+                  highlight=False, soft_wrap=True)
+    if failed_chunks:
+        for chunk, first, last in failed_chunks:
+            console.print(f'[red]Chunk {chunk.index} (lines {first}-{last} of {smiles}) failed:[/] '
+                          f'{chunk.failure.exception}', highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+
+
+@app.command('model-info')
+def model_info(model: Path = typer.Argument(..., help='Model file written by `examol train`.'),
+               as_json: bool = typer.Option(False, '--json', help='Print the manifest as JSON.')) -> None:
+    """Show what a model file holds (its manifest), without loading the model."""
+    from examol_core.errors import ExamolError
+    from examol_core.modelfile import read_manifest
+
+    try:
+        manifest = read_manifest(model)
+    except (ExamolError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        print(manifest.model_dump_json(indent=2))
+        return
+    table = Table(title=str(model), show_header=False)
+    table.add_row('scorer', f'{manifest.scorer.name} {manifest.scorer.options or ""}')
+    table.add_row('plugin', f'{manifest.plugin.distribution} {manifest.plugin.version}')
+    table.add_row('model', f'{manifest.model.name} {manifest.model.options or ""}')
+    table.add_row('recipe', str(manifest.recipe))
+    table.add_row('lower recipes', ', '.join(manifest.lower_recipes) or '-')
+    table.add_row('ensemble', f'{manifest.ensemble.size} member(s)' + (', bootstrap' if manifest.ensemble.bootstrap
+                                                                       else ''))
+    table.add_row('created', f'{manifest.created} by examol-core {manifest.examol_core_version} '
+                  f'(format {manifest.format} v{manifest.format_version})')
+    table.add_row('training', json.dumps(manifest.training))
+    console.print(table)
 
 
 def main() -> None:
