@@ -19,6 +19,7 @@ Other commands::
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import math
 import os
@@ -123,6 +124,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--card-only', action='store_true', help='only regenerate the data card from the records')
     args = parser.parse_args(argv)
 
+    output: Path = args.output
+    meta_path = output.with_name(output.name.split('.')[0] + '.meta.json')
+    card = args.card or output.with_name('README.md')
+    smiles = read_smiles(args.smiles)
+    if args.limit:
+        smiles = smiles[:args.limit]
+    if args.card_only:
+        write_card(card, *load_state(output, meta_path), smiles, output, args.smiles, meta_path)
+        return 0
+
+    # One run at a time per output file; released when the process ends, however it ends
+    output.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = output.with_name(f'.{output.name}.lock')
+    lock = open(lock_path, 'w')  # held for the whole run
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print(f'Another run is writing {output}; wait for it or stop it first.', file=sys.stderr)
+        return 75
+    try:
+        return _run(args, smiles, output, meta_path, card)
+    finally:
+        lock_path.unlink(missing_ok=True)
+        lock.close()
+
+
+def _run(args: argparse.Namespace, smiles: list[str], output: Path, meta_path: Path, card: Path) -> int:
+    """The computation, once this process holds the lock on ``output``."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -134,16 +163,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from examol_core.records import MoleculeRecord
 
-    output: Path = args.output
-    meta_path = output.with_name(output.name.split('.')[0] + '.meta.json')
-    card = args.card or output.with_name('README.md')
-    smiles = read_smiles(args.smiles)
-    if args.limit:
-        smiles = smiles[:args.limit]
     records, meta = load_state(output, meta_path)
-    if args.card_only:
-        write_card(card, records, meta, smiles, output, args.smiles, meta_path)
-        return 0
+
+    def _terminate(signum, frame):  # `kill PID` saves and stops like Ctrl-C
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started in the background
 
     keys: dict[str, str] = {}
     for smi in smiles:
