@@ -2,8 +2,14 @@
 import numpy as np
 import pytest
 
-from examol_core.testing import (ConformanceError, ScorerCase, check_bad_training_data, check_multifidelity,
-                                 check_unknown_keyword, parametrize_with_checks)
+from examol_core.testing import (
+    ConformanceError,
+    ScorerCase,
+    check_bad_training_data,
+    check_multifidelity,
+    check_unknown_keyword,
+    parametrize_with_checks,
+)
 
 
 @pytest.fixture(scope='module')

@@ -3,8 +3,7 @@ import pytest
 
 from examol_core import MoleculeRecord, RedoxEnergy
 from examol_core.errors import InvalidLabelsError, ShapeMismatchError
-from examol_core.multifi import (check_training_data, collect_outputs, compute_deltas, delta_targets,
-                                 predict_from_deltas)
+from examol_core.multifi import check_training_data, collect_outputs, compute_deltas, delta_targets, predict_from_deltas
 
 LEVELS = [RedoxEnergy(1, 'gfn1', vertical=True), RedoxEnergy(1, 'gfn2', vertical=True), RedoxEnergy(1, 'gfn2')]
 

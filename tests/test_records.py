@@ -72,3 +72,12 @@ def test_reading_a_bad_line_names_it(tmp_path):
     path.write_text(MoleculeRecord.from_identifier('C').model_dump_json() + '\n{"key": 1}\n')
     with pytest.raises(ValueError, match=r'bad.jsonl:2'):
         list(read_records(path))
+
+
+def test_written_file_has_ordinary_permissions(tmp_path):
+    import os
+    path = tmp_path / 'records.jsonl'
+    write_records([MoleculeRecord.from_identifier('C')], path)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
