@@ -29,14 +29,14 @@ def make_knn_model(n_neighbors: int = 2, length: int = 256, radius: int = 4, n_j
         n_neighbors: Number of neighbours averaged; 1 reproduces the training labels.
         length: Number of bits of the fingerprint.
         radius: Radius of the fingerprint.
-        n_jobs: Processes used to compute fingerprints of large inputs (``None``: this process).
-            The similarity search uses the threads of the BLAS library.
+        n_jobs: Processes computing fingerprints of large inputs, and BLAS threads of the
+            similarity search (``None``: one; -1: every core).
     Returns:
         A pipeline taking SMILES strings: ``fingerprints`` → ``knn``.
     """
     return Pipeline([
         ('fingerprints', FingerprintTransformer('morgan', length=length, radius=radius, n_jobs=n_jobs)),
-        ('knn', TanimotoKNNRegressor(n_neighbors=n_neighbors)),
+        ('knn', TanimotoKNNRegressor(n_neighbors=n_neighbors, n_jobs=n_jobs)),
     ])
 
 

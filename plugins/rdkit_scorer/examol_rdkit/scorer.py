@@ -16,12 +16,12 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
-from threadpoolctl import threadpool_limits
 
 from examol_core.errors import ShapeMismatchError
 from examol_core.multifi import check_lower_fidelities, check_training_data, delta_targets, predict_from_deltas
 from examol_core.records import MoleculeRecord
 from examol_core.scorer import MultiFidelityScorer
+from examol_rdkit._threads import blas_threads
 from examol_rdkit.features import FingerprintTransformer
 
 __all__ = ['RDKitScorer', 'ModelType']
@@ -194,7 +194,7 @@ class RDKitScorer(MultiFidelityScorer):
 
         rng = np.random.default_rng() if bootstrap else None
         fitted = []
-        with threadpool_limits(limits=1, user_api='blas') if len(inputs) < SMALL_TRAINING_SET else nullcontext():
+        with blas_threads(1) if len(inputs) < SMALL_TRAINING_SET else nullcontext():
             for rows, targets in levels:
                 fitted.append(self._fit_level(template, featuriser, features, rows, targets, rng))
         return fitted[0] if lower is None else fitted

@@ -45,6 +45,32 @@ def test_morgan_matches_the_per_molecule_api(smiles):
             assert np.array_equal(row, expected)
 
 
+# Molecules that exercise each part of RDKit's SMILES handling the fast Morgan parse could get wrong
+TRICKY = [
+    '[H]OC([H])([H])[H]', '[2H]C([2H])([2H])O', '[13CH4]', 'C[N+](C)(C)C', '[O-]C=O', 'CN(=O)=O', 'C[N+](=O)[O-]',
+    'C1=CC=CC=C1', 'c1cc[nH]c1', 'O=c1cc[nH]cc1', 'C[C@H](N)O', 'F/C=C/F', '[CH3]', '[CH2]C', '[Na+].[Cl-]',
+    'C[Si](C)(C)C', 'c1ccc2ccccc2c1', 'c1ccc2cccc2cc1', 'B(O)(O)c1ccccc1', 'CS(=O)(=O)C', '[NH4+]', 'C1CC2CCC1C2',
+    'Cl[Pt](Cl)([NH3])[NH3]', 'N->[Pt](Cl)(Cl)<-N', 'c1cscn1', 'OC(=O)[C@@H]1CCCN1', 'C[S@@](=O)c1ccccc1', 'C=C=C',
+    'OC1=CC=CC=C1', 'c1ccc(cc1)-c1ccccc1', '[H][H]', '[H+]', 'C.[H]Cl', 'CC(=O)[O-].[K+]',
+]
+INVALID = ['c1cccc1', 'n1ccccc1=O', 'C1CC', 'CN(C)(C)(C)C', 'X', 'C(', 'c1ccccc1)', '[Na+]([Cl-])([Cl-])([Cl-])([Cl-])([Cl-])']
+
+
+def test_fast_morgan_parse_gives_rdkit_default_fingerprints(smiles):
+    expected_valid = []
+    with rdBase.BlockLogs():
+        for smi in [*smiles, *TRICKY, *INVALID]:
+            reference = Chem.MolFromSmiles(smi)
+            fast = features._parse_for_morgan(smi)
+            assert (fast is None) == (reference is None), smi
+            if reference is not None:
+                expected_valid.append(smi)
+                assert np.array_equal(morgan_fingerprints([fast]), morgan_fingerprints([reference])), smi
+    assert set(expected_valid) >= set(TRICKY) and not set(expected_valid) & set(INVALID)
+    step = FingerprintTransformer()
+    assert np.array_equal(step.transform(expected_valid), morgan_fingerprints(parse_smiles(expected_valid)))
+
+
 def test_descriptors(smiles):
     values = doan_2020_descriptors(parse_smiles(['CCO', *smiles[:5]]))
     assert values.shape == (6, len(DESCRIPTOR_NAMES)) and np.isfinite(values).all()

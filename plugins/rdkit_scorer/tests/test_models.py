@@ -59,7 +59,8 @@ def test_tanimoto_knn_errors_and_pickling(bits):
     with pytest.raises(ValueError, match='features'):
         model.predict(query[:, :10])
     assert np.array_equal(pickle.loads(pickle.dumps(model)).predict(query), model.predict(query))
-    assert clone(model).get_params() == {'n_neighbors': 2}
+    assert clone(model).get_params() == {'n_neighbors': 2, 'n_jobs': None}
+    assert np.array_equal(clone(model).set_params(n_jobs=2).fit(train, y).predict(query), model.predict(query))
 
 
 def test_bounded_pca_caps_components():
@@ -71,6 +72,7 @@ def test_bounded_pca_caps_components():
 def test_knn_model(smiles):
     model = make_knn_model(n_neighbors=1, length=128, radius=3, n_jobs=2)
     assert model.named_steps['fingerprints'].get_params() == {'function': 'morgan', 'length': 128, 'radius': 3, 'n_jobs': 2}
+    assert model.named_steps['knn'].get_params() == {'n_neighbors': 1, 'n_jobs': 2}
     y = np.linspace(0, 1, len(smiles))
     assert np.array_equal(model.fit(smiles, y).predict(smiles), y)
 

@@ -1,0 +1,198 @@
+"""Benchmark of the RDKit scorer against the straightforward approach.
+
+Times, on molecules of the redoxmers search space repeated to size: featurisation (Morgan
+fingerprints, 256 bits, radius 4), training a 2-nearest-neighbour model on 1,000 molecules, and
+end-to-end scoring (SMILES in, scores out) of 10,000 and 100,000 molecules. Prints molecules per
+second and the peak memory each step adds, for examol-rdkit and for the straightforward approach:
+one Python call per molecule to ``GetMorganFingerprintAsBitVect`` and
+``DataStructs.ConvertToNumpyArray``, then scikit-learn's ``KNeighborsRegressor(metric='jaccard')``.
+
+Each measurement runs in its own forked process, one after the other, so that memory figures do
+not mix and only one heavy process runs at a time. Throughput on a shared machine varies with
+the load (printed); compare the two approaches within one run.
+
+Usage::
+
+    python bench/rdkit_scoring.py [--smiles PATH] [--quick]
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import multiprocessing
+import os
+import platform
+import resource
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rdkit
+import sklearn
+from examol_rdkit import FingerprintTransformer, RDKitScorer, make_knn_model
+from rdkit import Chem, DataStructs, rdBase
+from rdkit.Chem import rdMolDescriptors
+from sklearn.neighbors import KNeighborsRegressor
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_SMILES = (ROOT / '..' / 'shared' / 'data' / 'redoxmers-search-space.smi').resolve()
+LENGTH, RADIUS, NEIGHBOURS = 256, 4, 2
+
+
+# The straightforward approach
+
+def baseline_features(smiles: list[str]) -> np.ndarray:
+    """One call per molecule, as scorers are commonly written."""
+    rows = []
+    with rdBase.BlockLogs():  # the deprecation warning printed per molecule would dominate the timing
+        for smi in smiles:
+            mol = Chem.MolFromSmiles(smi)
+            fp = rdMolDescriptors.GetMorganFingerprintAsBitVect(mol, RADIUS, nBits=LENGTH)
+            arr = np.zeros((LENGTH,), dtype=bool)
+            DataStructs.ConvertToNumpyArray(fp, arr)
+            rows.append(arr)
+    return np.vstack(rows)
+
+
+def baseline_train(smiles: list[str], y: np.ndarray) -> KNeighborsRegressor:
+    return KNeighborsRegressor(n_neighbors=NEIGHBOURS, metric='jaccard').fit(baseline_features(smiles), y)
+
+
+def baseline_score(model: KNeighborsRegressor, smiles: list[str]) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # scikit-learn's notes about boolean data
+        return model.predict(baseline_features(smiles))
+
+
+# examol-rdkit
+
+def examol_features(smiles: list[str]) -> np.ndarray:
+    return FingerprintTransformer('morgan', length=LENGTH, radius=RADIUS).transform(smiles)
+
+
+def examol_train(smiles: list[str], y: np.ndarray) -> Any:
+    scorer = RDKitScorer()
+    msg = scorer.prepare_message(make_knn_model(n_neighbors=NEIGHBOURS, length=LENGTH, radius=RADIUS), training=True)
+    return scorer.retrain(msg, smiles, y)
+
+
+def examol_score(model: Any, smiles: list[str]) -> np.ndarray:
+    scorer = RDKitScorer()
+    return scorer.score(scorer.prepare_message(model), smiles)
+
+
+# Measurement
+
+def _rss_mb() -> float:
+    with open('/proc/self/statm') as fp:
+        return int(fp.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2 ** 20
+
+
+def _peak_mb() -> float:
+    with open('/proc/self/status') as fp:
+        for line in fp:
+            if line.startswith('VmHWM:'):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _child(conn, func: Callable, args: tuple, keep: bool) -> None:
+    try:
+        with open('/proc/self/clear_refs', 'w') as fp:
+            fp.write('5')  # reset the peak-RSS mark inherited from the parent
+        start_rss = _rss_mb()
+        start = time.perf_counter()
+        result = func(*args)
+        seconds = time.perf_counter() - start
+        conn.send((seconds, _peak_mb() - start_rss, result if keep else None, None))
+    except BaseException as exc:  # report, do not hang the parent
+        conn.send((0., 0., None, f'{type(exc).__name__}: {exc}'))
+    finally:
+        conn.close()
+
+
+def measure(func: Callable, *args: Any, keep: bool = False) -> tuple[float, float, Any]:
+    """Run ``func(*args)`` in a forked process; returns seconds, peak extra memory (MB) and, optionally, the result."""
+    ctx = multiprocessing.get_context('fork')
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(child, func, args, keep))
+    proc.start()
+    child.close()
+    seconds, peak, result, error = parent.recv()
+    proc.join()
+    if error:
+        raise RuntimeError(f'{func.__name__} failed: {error}')
+    return seconds, peak, result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--smiles', type=Path, default=DEFAULT_SMILES,
+                        help=f'SMILES file, one molecule per line (default: {DEFAULT_SMILES})')
+    parser.add_argument('--quick', action='store_true', help='small sizes: a smoke run of a few seconds')
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        print(f'(ignoring arguments meant for other benchmarks: {" ".join(unknown)})')
+    if not args.smiles.is_file():
+        parser.error(f'no SMILES file at {args.smiles}; pass --smiles PATH')
+    pool = [line.split()[0] for line in args.smiles.read_text().splitlines() if line.strip()]
+
+    n_featurise, n_train, n_score = (2_000, 200, (2_000, 10_000)) if args.quick else (10_000, 1_000, (10_000, 100_000))
+
+    def repeat(n: int) -> list[str]:
+        return (pool * math.ceil(n / len(pool)))[:n]
+
+    train_smiles = repeat(n_train)
+    y = np.array([len(s) for s in train_smiles], dtype=float)  # any label will do for timing
+
+    print(f'RDKit scoring benchmark{" (--quick)" if args.quick else ""}: {os.cpu_count()} CPUs, '
+          f'Python {platform.python_version()}, rdkit {rdkit.__version__}, scikit-learn {sklearn.__version__}')
+    print(f'Molecules: {len(pool):,} from {args.smiles}, repeated to size. Load average at start: '
+          f'{os.getloadavg()[0]:.1f}')
+    print(f'Morgan fingerprints: {LENGTH} bits, radius {RADIUS}; KNN with {NEIGHBOURS} neighbours, Jaccard/Tanimoto\n')
+
+    ours_model = examol_train(train_smiles, y)
+    base_model = baseline_train(train_smiles, y)
+
+    rows = []
+    for label, n, ours, base in [
+        ('featurise', n_featurise, (examol_features, repeat(n_featurise)), (baseline_features, repeat(n_featurise))),
+        ('train KNN', n_train, (examol_train, train_smiles, y), (baseline_train, train_smiles, y)),
+        *[('score, end to end', n, (examol_score, ours_model, repeat(n)), (baseline_score, base_model, repeat(n)))
+          for n in n_score],
+    ]:
+        keep = label.startswith('score') and n == n_score[0]
+        t_ours, m_ours, p_ours = measure(*ours, keep=keep)
+        t_base, m_base, p_base = measure(*base, keep=keep)
+        rows.append((label, n, n / t_ours, m_ours, n / t_base, m_base))
+        if keep:
+            agreement = (np.isclose(p_ours, p_base, rtol=0, atol=1e-9).mean(), np.abs(p_ours - p_base).max())
+
+    header = f'{"step":<18} {"molecules":>10} | {"examol-rdkit":>13} {"peak MB":>8} | {"straightforward":>15} {"peak MB":>8} | speed-up'
+    print(header)
+    print('-' * len(header))
+    for label, n, r_ours, m_ours, r_base, m_base in rows:
+        print(f'{label:<18} {n:>10,} | {r_ours:>9,.0f} /s {m_ours:>8.1f} | {r_base:>11,.0f} /s {m_base:>8.1f} | '
+              f'{r_ours / r_base:>6.1f}x')
+
+    scoring = [row for row in rows if row[0].startswith('score')]
+    print(f'\nLoad average at end: {os.getloadavg()[0]:.1f}')
+    ratios = ', '.join(f'{n:,}: {r_ours / r_base:.1f}x' for _, n, r_ours, _, r_base, _ in scoring)
+    met = all(r_ours / r_base >= 5 for _, _, r_ours, _, r_base, _ in scoring)
+    print(f'End-to-end scoring throughput vs straightforward ({ratios}): target 5x {"met" if met else "NOT met"}')
+    (_, n_small, _, m_small, _, b_small), (_, n_large, _, m_large, _, b_large) = scoring[0], scoring[-1]
+    print(f'Peak extra memory while scoring {n_small:,} → {n_large:,} molecules: examol-rdkit {m_small:.1f} → '
+          f'{m_large:.1f} MB (the output itself: {n_small * 8 / 2**20:.2f} → {n_large * 8 / 2**20:.2f} MB); '
+          f'straightforward {b_small:.1f} → {b_large:.1f} MB')
+    share, worst = agreement
+    print(f'Predictions on {n_score[0]:,} molecules: {share:.1%} identical to the straightforward approach '
+          f'(largest difference {worst:.3g}; differences come from ties between equally similar neighbours)')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
