@@ -123,6 +123,21 @@ def _server_options(workers: int, parsl_config: Path | None, redis_url: str | No
     return options
 
 
+def _capacity(options: dict[str, Any]) -> int:
+    """How many tasks the task server can run at once (at least 1), to size the window of chunks in flight."""
+    config = options.get('parsl_config')
+    if config is None:
+        return options['workers']
+    total = 0
+    for executor in config.executors:
+        provider = getattr(executor, 'provider', None)
+        per_node = getattr(executor, 'max_workers_per_node', None) or getattr(executor, 'max_threads', None) or 1
+        nodes = getattr(provider, 'nodes_per_block', 1) or 1
+        blocks = max(getattr(provider, 'max_blocks', 1) or 1, getattr(provider, 'init_blocks', 1) or 1)
+        total += int(per_node) * int(nodes) * int(blocks)
+    return max(total, 1)
+
+
 _WORKERS = typer.Option(1, '--workers', help='Local worker processes (ignored with --parsl-config).')
 _PARSL = typer.Option(None, '--parsl-config', help='Python file defining `config`, a parsl.config.Config '
                       '(e.g. for Slurm or PBS; see examples/parsl_slurm.py). Default: local workers.')
@@ -312,7 +327,7 @@ def score(
                 client = ScorerClient(server.queues, saved.scorer, methods)
                 stream = client.stream_smiles(
                     saved.members if ensemble else saved.model, _read_smiles(smiles, line_numbers),
-                    chunk_size=chunk_size, max_in_flight=max(2, 2 * server_options['workers']), retries=retries,
+                    chunk_size=chunk_size, max_in_flight=max(2, 2 * _capacity(server_options)), retries=retries,
                     num_lower=len(saved.manifest.lower_recipes), check_alive=server.check_alive)
                 for chunk in stream:
                     numbers = [line_numbers.popleft() for _ in chunk.smiles]

@@ -285,3 +285,44 @@ def test_chunk_bounds():
     assert chunk_bounds(0, 4) == []
     with pytest.raises(ValueError):
         chunk_bounds(3, 0)
+
+
+EXAMPLES = Path(__file__).parents[1] / 'examples'
+
+
+def test_example_parsl_configurations_load():
+    from examol_core.colmena import load_parsl_config
+
+    slurm = load_parsl_config(EXAMPLES / 'parsl_slurm.py')
+    assert type(slurm.executors[0].provider).__name__ == 'SlurmProvider'
+    local = load_parsl_config(EXAMPLES / 'parsl_local.py')
+    assert local.executors[0].max_workers_per_node == 2
+
+
+def test_bad_parsl_configuration_files(tmp_path):
+    from examol_core.colmena import load_parsl_config
+    from examol_core.errors import ExamolError
+
+    with pytest.raises(ExamolError, match='does not exist'):
+        load_parsl_config(tmp_path / 'none.py')
+    (tmp_path / 'empty.py').write_text('x = 1\n')
+    with pytest.raises(ExamolError, match='must define `config = parsl.config.Config'):
+        load_parsl_config(tmp_path / 'empty.py')
+    (tmp_path / 'broken.py').write_text('import nosuchmodule\n')
+    with pytest.raises(ExamolError, match="raised ModuleNotFoundError: No module named 'nosuchmodule'"):
+        load_parsl_config(tmp_path / 'broken.py')
+
+
+def test_example_thinker_runs():
+    import subprocess
+    import sys
+
+    pytest.importorskip('examol_rdkit')
+    data = Path(__file__).parents[1] / 'examol_core' / 'data'
+    if not (data / 'redoxmers-oxidation.jsonl.gz').is_file():
+        pytest.skip('the shipped data are not there yet')
+    run = subprocess.run([sys.executable, str(EXAMPLES / 'colmena_thinker.py'), '--local', '--ensemble', '2',
+                          '--top', '3'], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith('Trained 2 models on') and lines[0].endswith('(0 missing)') and len(lines) == 4

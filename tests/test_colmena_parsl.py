@@ -168,7 +168,8 @@ def test_commands_from_the_shell(tmp_path):
                          capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
     assert run.returncode == 0, run.stdout + run.stderr
     run = subprocess.run([*examol, 'score', '--model', str(tmp_path / 'model.zip'), '--smiles', str(smiles),
-                          '--output', str(tmp_path / 'scores.csv'), '--chunk-size', '250', '--workers', '2'],
+                          '--output', str(tmp_path / 'scores.csv'), '--chunk-size', '250',
+                          '--parsl-config', str(Path(__file__).parents[1] / 'examples' / 'parsl_local.py')],
                          capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
     assert run.returncode == 0, run.stdout + run.stderr
     with open(tmp_path / 'scores.csv', newline='') as fp:

@@ -169,6 +169,35 @@ def make_queues(topics: Iterable[str] = DEFAULT_TOPICS, *, redis_url: str | None
     return PipeQueues(topics=topics, **kwargs)
 
 
+class _WarningsOnly(logging.Handler):
+    """Pass Parsl's warnings and errors on to the root logger's handlers; its log file keeps the rest."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        logging.getLogger().handle(record)
+
+
+def _quiet_parsl() -> None:
+    """Stop Parsl's DEBUG records from reaching the user's console (Parsl sets its logger to DEBUG on load)."""
+    parsl_logger = logging.getLogger('parsl')
+    parsl_logger.propagate = False
+    if not any(isinstance(h, _WarningsOnly) for h in parsl_logger.handlers):
+        handler = _WarningsOnly(level=logging.WARNING)
+        parsl_logger.addHandler(handler)
+
+
+def _parsl_task_server_class() -> type:
+    from colmena.task_server.parsl import ParslTaskServer
+
+    class QuietParslTaskServer(ParslTaskServer):
+        """Colmena's Parsl task server, with Parsl's own logging kept in its run directory."""
+
+        def _setup(self) -> None:
+            _quiet_parsl()
+            super()._setup()
+
+    return QuietParslTaskServer
+
+
 @dataclass
 class TaskServerHandle:
     """A running task server and the client side of its queues."""
@@ -209,7 +238,6 @@ def start_task_server(methods: Iterable[Any], *, workers: int = 1, parsl_config:
         shutdown_timeout: Seconds to wait for the server to finish its tasks on exit.
     """
     from colmena.task_server.local import LocalTaskServer
-    from colmena.task_server.parsl import ParslTaskServer
 
     prepare_environment()
     methods = list(methods)
@@ -228,7 +256,7 @@ def start_task_server(methods: Iterable[Any], *, workers: int = 1, parsl_config:
                 run_dir = Path(parsl_config.run_dir)
             elif isinstance(parsl_config, (str, os.PathLike)):
                 parsl_config = load_parsl_config(parsl_config)
-            server = ParslTaskServer(methods, queues, parsl_config)
+            server = _parsl_task_server_class()(methods, queues, parsl_config)
         server.start()
         queues.set_role('client')
         handle = TaskServerHandle(queues=queues, server=server, store=store, run_dir=run_dir)

@@ -105,10 +105,12 @@ class Job:
         self._current: dict[int, str] = {}  # index → task id of its latest submission
         self._pending: set[int] = set()
         self._proxy_keys: list[Any] = []
+        self._closed = False
         self.submitted_at = time.monotonic()
 
     # Submission
     def _submit(self, index: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+        self.client._jobs[self.job_id] = self  # before the task is sent, so that its result finds this job
         self._requests[index] = (args, kwargs)
         info = {**self.task_info, 'examol_job': self.job_id, 'examol_index': index, **self._extra_info(index)}
         task_id = self.client.queues.send_inputs(*args, method=self.method, input_kwargs=kwargs, topic=self.topic,
@@ -126,6 +128,8 @@ class Job:
         Raises:
             ValueError: an index that has not failed (it is pending or already succeeded).
         """
+        if self._closed:
+            raise IncompleteJobError(f'This {self.kind} job was closed; submit a new one')
         indices = sorted(self.failures) if indices is None else list(indices)
         for index in indices:
             if index not in self.failures:
@@ -213,9 +217,14 @@ class Job:
         return self.ok
 
     def close(self) -> None:
-        """Evict the objects this job shared through ProxyStore (done automatically on success)."""
+        """Evict the objects this job shared through ProxyStore and forget the job (automatic on success).
+
+        Call it to abandon a job whose tasks failed; it can no longer be resubmitted then.
+        """
         self.client._evict(self._proxy_keys)
         self._proxy_keys = []
+        self.client._jobs.pop(self.job_id, None)
+        self._closed = True
 
     def _raise_if_incomplete(self) -> None:
         if self._pending:
@@ -422,6 +431,25 @@ class ScorerClient:
         for topic in (retrain_topic, score_topic):
             if topic not in queues.topics:
                 raise ValueError(f'Topic {topic!r} is not one of the queues\' topics {sorted(queues.topics)}')
+        self._jobs: dict[str, Job] = {}  # jobs with tasks running or failed, by id
+
+    def add_result(self, result: Any) -> Job:
+        """Give a result to the job that submitted it, and return that job.
+
+        The way to use results in a ``@result_processor``: unlike keeping the job returned by a
+        ``submit_*`` call in an attribute, it cannot race with a result that comes back before
+        the call returns.
+
+        Raises:
+            ValueError: the result comes from a task no live job of this client submitted.
+        """
+        job_id = (result.task_info or {}).get('examol_job')
+        job = self._jobs.get(job_id) if job_id is not None else None
+        if job is None:
+            raise ValueError(f'Result of task {result.task_id} ({result.method}) was not submitted by a job of this '
+                             'client, or comes from a job that had already succeeded')
+        job.add(result)
+        return job
 
     # ProxyStore for objects shared by several tasks
     def _share(self, obj: Any, topic: str) -> tuple[Any, Any]:
