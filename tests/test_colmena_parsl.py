@@ -36,6 +36,18 @@ def _rdkit():
     return RDKitScorer, make_knn_model
 
 
+def _nfp():
+    try:
+        from examol_nfp import scorer as nfp_scorer  # noqa: F401 - no TensorFlow yet
+    except ImportError:
+        return None
+    return nfp_scorer.NFPScorer
+
+
+NFP_NETWORK = {'atom_features': 16, 'message_steps': 2, 'output_layers': [16]}
+NFP_TRAINING = {'num_epochs': 2, 'batch_size': 16, 'validation_split': 0.0, 'patience': None}
+
+
 def _search_space(n: int) -> list[str]:
     path = DATA / 'search-space.smi'
     if not path.is_file():
@@ -56,7 +68,10 @@ def server(tmp_path_factory):
     }
     if _rdkit() is not None:
         scorers['rdkit'] = _rdkit()[0]()
-    methods = {name: make_methods(scorer, name) for name, scorer in scorers.items()}
+    if _nfp() is not None:
+        scorers['nfp'] = _nfp()()
+    methods = {name: make_methods(scorer, name, retrain_options=NFP_TRAINING if name == 'nfp' else None)
+               for name, scorer in scorers.items()}
     config = default_parsl_config(2, tmp_path_factory.mktemp('runinfo'), heartbeat_period=1, heartbeat_threshold=10)
     with pytest.MonkeyPatch.context() as mp:  # workers import the test scorers through PYTHONPATH
         mp.setenv('PYTHONPATH', os.pathsep.join([*map(str, SUPPORT), os.environ.get('PYTHONPATH', '')]))
@@ -110,6 +125,30 @@ def test_rdkit_through_parsl_matches_in_process(server):
     expected = [scorer.score(scorer.prepare_message(m), inputs[test]) for m in models]
     np.testing.assert_array_equal(scores.members, expected)
     assert scores.std.shape == remote.shape
+
+
+def test_nfp_through_parsl_matches_in_process(server, tmp_path):
+    if 'nfp' not in server.clients:
+        pytest.skip('examol-nfp is not installed')
+    from examol_core.modelfile import load_model_file, save_model_file
+    from examol_core.plugins import make_model
+
+    client = server.clients['nfp']
+    scorer = client.scorer
+    records = make_reference_records(_search_space(48))
+    inputs = scorer.transform_inputs(records)
+    outputs = scorer.transform_outputs(records, FIDELITIES[-1])
+    model = make_model('nfp', 'mpnn', **NFP_NETWORK)
+    job = _wait(server, client.submit_retrain(model, inputs, outputs))
+    assert job.ok, job.failures
+    model = job.update(model)
+    remote = _wait(server, client.submit_score(model, inputs, chunk_size=20)).collect().mean
+    np.testing.assert_allclose(remote, scorer.score(scorer.prepare_message(model), inputs), rtol=1e-5, atol=1e-6)
+
+    save_model_file(tmp_path / 'nfp.zip', model, scorer_name='nfp', model_name='mpnn', model_options=NFP_NETWORK)
+    saved = load_model_file(tmp_path / 'nfp.zip')
+    np.testing.assert_allclose(saved.scorer.score(saved.scorer.prepare_message(saved.model), inputs), remote,
+                               rtol=1e-5, atol=1e-6)
 
 
 def test_killed_worker_and_raising_chunk_are_reported_and_resubmitted(server):
