@@ -326,3 +326,41 @@ def test_example_thinker_runs():
     assert run.returncode == 0, run.stdout + run.stderr
     lines = run.stdout.splitlines()
     assert lines[0].startswith('Trained 2 models on') and lines[0].endswith('(0 missing)') and len(lines) == 4
+
+
+class _InstantQueues:
+    """Queues whose results come back before ``send_inputs`` returns: the worst case of a thinker's race."""
+
+    topics = {'train', 'score', 'default'}
+    proxystore_name = {'train': None, 'score': None}
+    proxystore_threshold = {'train': None, 'score': None}
+
+    def __init__(self, methods):
+        self.functions = {f.__name__: f for f in methods}
+        self.client = None
+
+    def send_inputs(self, *args, method, input_kwargs, topic, task_info):
+        from types import SimpleNamespace
+
+        value = self.functions[method](*args, **input_kwargs)
+        result = SimpleNamespace(task_id=f'{method}-{len(task_info)}', method=method, task_info=task_info,
+                                 success=True, value=value, failure_info=None)
+        self.client.add_result(result)  # as a result processor on another thread could, right now
+        return result.task_id
+
+
+def test_results_arriving_during_submission_are_kept(savetoy, data):
+    _, inputs, outputs = data
+    scorer = savetoy.SaveableLookupScorer()
+    methods = make_methods(scorer)
+    queues = _InstantQueues(methods)
+    client = queues.client = ScorerClient(queues, scorer, methods)
+    models = [savetoy.LookupModel() for _ in range(3)]
+    job = client.submit_retrain(models, inputs, outputs)
+    assert job.ok and job.size == 3
+    models = job.update(models)
+    scoring = client.submit_score(models, inputs, chunk_size=4)
+    assert scoring.ok and scoring.size == 5, 'the job was not declared done after its first chunk'
+    np.testing.assert_array_equal(scoring.collect().members,
+                                  [scorer.score(scorer.prepare_message(m), inputs) for m in models])
+    assert client._jobs == {}, 'finished jobs are forgotten'

@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 import logging
 import pickle
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -102,22 +103,34 @@ class Job:
         self.results: dict[int, Any] = {}
         self.failures: dict[int, TaskFailure] = {}
         self._requests: dict[int, tuple[tuple[Any, ...], dict[str, Any]]] = {}
-        self._current: dict[int, str] = {}  # index → task id of its latest submission
+        self._attempts: dict[int, int] = {}  # index → number of its latest submission
         self._pending: set[int] = set()
         self._proxy_keys: list[Any] = []
         self._closed = False
+        self._lock = threading.RLock()
         self.submitted_at = time.monotonic()
 
     # Submission
-    def _submit(self, index: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-        self.client._jobs[self.job_id] = self  # before the task is sent, so that its result finds this job
-        self._requests[index] = (args, kwargs)
-        info = {**self.task_info, 'examol_job': self.job_id, 'examol_index': index, **self._extra_info(index)}
-        task_id = self.client.queues.send_inputs(*args, method=self.method, input_kwargs=kwargs, topic=self.topic,
-                                                 task_info=info)
-        self._current[index] = task_id
-        self._pending.add(index)
-        return task_id
+    def _submit_all(self, requests: Sequence[tuple[int, tuple[Any, ...], dict[str, Any]]]) -> list[str]:
+        """Send tasks, after marking every one of them pending.
+
+        Marking first matters in a thinker: results come back on another thread, possibly
+        before the last task is sent, and the job must not look done before then.
+        """
+        with self._lock:
+            self.client._jobs[self.job_id] = self
+            for index, args, kwargs in requests:
+                self._requests[index] = (args, kwargs)
+                self._attempts[index] = self._attempts.get(index, 0) + 1
+                self._pending.add(index)
+            attempts = {index: self._attempts[index] for index, _, _ in requests}
+        ids = []
+        for index, args, kwargs in requests:
+            info = {**self.task_info, 'examol_job': self.job_id, 'examol_index': index,
+                    'examol_attempt': attempts[index], **self._extra_info(index)}
+            ids.append(self.client.queues.send_inputs(*args, method=self.method, input_kwargs=kwargs,
+                                                      topic=self.topic, task_info=info))
+        return ids
 
     def _extra_info(self, index: int) -> dict[str, Any]:
         return {}
@@ -128,19 +141,18 @@ class Job:
         Raises:
             ValueError: an index that has not failed (it is pending or already succeeded).
         """
-        if self._closed:
-            raise IncompleteJobError(f'This {self.kind} job was closed; submit a new one')
-        indices = sorted(self.failures) if indices is None else list(indices)
-        for index in indices:
-            if index not in self.failures:
-                raise ValueError(f'{self.kind} task {index} has not failed; only failed tasks can be resubmitted '
-                                 f'(failed: {sorted(self.failures)})')
-        ids = []
-        for index in indices:
-            del self.failures[index]
-            args, kwargs = self._requests[index]
-            ids.append(self._submit(index, args, kwargs))
-        return ids
+        with self._lock:
+            if self._closed:
+                raise IncompleteJobError(f'This {self.kind} job was closed; submit a new one')
+            indices = sorted(self.failures) if indices is None else list(indices)
+            for index in indices:
+                if index not in self.failures:
+                    raise ValueError(f'{self.kind} task {index} has not failed; only failed tasks can be resubmitted '
+                                     f'(failed: {sorted(self.failures)})')
+            for index in indices:
+                del self.failures[index]
+            requests = [(index, *self._requests[index]) for index in indices]
+        return self._submit_all(requests)
 
     # Results
     def owns(self, result: Any) -> bool:
@@ -159,22 +171,23 @@ class Job:
             raise ValueError(f'Result of task {result.task_id} ({result.method}) does not belong to {self.kind} job '
                              f'{self.job_id}; give it to the job whose owns() is true')
         index = int(result.task_info['examol_index'])
-        if self._current.get(index) != result.task_id or index not in self._pending:
-            logger.warning('Ignoring a stale result for %s task %d (task %s)', self.kind, index, result.task_id)
-            return False
-        self._pending.discard(index)
-        if result.success:
-            try:
-                self.results[index] = self._accept(index, _value(result))
-            except Exception as exc:  # a malformed result must not be folded in
-                self.failures[index] = TaskFailure(index, result.task_id, f'{type(exc).__name__}: {exc}',
-                                                   **self._bounds(index))
-        else:
-            self.failures[index] = _failure_of(result, index, **self._bounds(index))
-            logger.warning('%s', self.failures[index])
-        if self.done:
-            self._finished()
-        return self.done
+        with self._lock:
+            if result.task_info.get('examol_attempt') != self._attempts.get(index) or index not in self._pending:
+                logger.warning('Ignoring a stale result for %s task %d (task %s)', self.kind, index, result.task_id)
+                return False
+            self._pending.discard(index)
+            if result.success:
+                try:
+                    self.results[index] = self._accept(index, _value(result))
+                except Exception as exc:  # a malformed result must not be folded in
+                    self.failures[index] = TaskFailure(index, result.task_id, f'{type(exc).__name__}: {exc}',
+                                                       **self._bounds(index))
+            else:
+                self.failures[index] = _failure_of(result, index, **self._bounds(index))
+                logger.warning('%s', self.failures[index])
+            if self.done:
+                self._finished()
+            return self.done
 
     def _bounds(self, index: int) -> dict[str, int]:
         return {}
@@ -221,10 +234,11 @@ class Job:
 
         Call it to abandon a job whose tasks failed; it can no longer be resubmitted then.
         """
-        self.client._evict(self._proxy_keys)
-        self._proxy_keys = []
-        self.client._jobs.pop(self.job_id, None)
-        self._closed = True
+        with self._lock:
+            keys, self._proxy_keys = self._proxy_keys, []
+            self.client._jobs.pop(self.job_id, None)
+            self._closed = True
+        self.client._evict(keys)
 
     def _raise_if_incomplete(self) -> None:
         if self._pending:
@@ -514,6 +528,7 @@ class ScorerClient:
         shared_outputs, key_o = self._share(outputs, self.retrain_topic)
         shared_lower, key_l = self._share(lower, self.retrain_topic)
         job._proxy_keys = [k for k in (key_i, key_o, key_l) if k is not None]
+        requests = []
         for i, model in enumerate(members):
             kwargs = dict(retrain_kwargs)
             if lower is not None:
@@ -521,7 +536,8 @@ class ScorerClient:
             if bootstrap:
                 kwargs['bootstrap_seed'] = seed + i
             msg = self.scorer.prepare_message(model, training=True)
-            job._submit(i, (msg, shared_inputs, shared_outputs), kwargs)
+            requests.append((i, (msg, shared_inputs, shared_outputs), kwargs))
+        job._submit_all(requests)
         return job
 
     def submit_score(self, models: Any, inputs: Sequence[Any], *, lower_fidelities: np.ndarray | None = None,
@@ -550,12 +566,15 @@ class ScorerClient:
         job = ScoreJob(self, f'{self.name}_score', self.score_topic, n, bounds, members, task_info)
         shared_msg, key = self._share(msg, self.score_topic)
         job._proxy_keys = [key] if key is not None else []
+        requests = []
         for index, (start, stop) in enumerate(bounds):
             kwargs = dict(score_kwargs)
             if lower_fidelities is not None:
                 kwargs['lower_fidelities'] = lower_fidelities[start:stop]
-            job._submit(index, (shared_msg, inputs[start:stop]), kwargs)
-        if not bounds:
+            requests.append((index, (shared_msg, inputs[start:stop]), kwargs))
+        if requests:
+            job._submit_all(requests)
+        else:
             job.close()
         return job
 
