@@ -1,0 +1,92 @@
+"""examol-nfp: message-passing neural networks (`nfp <https://github.com/NREL/nfp>`_) as an examol scorer.
+
+nfp 0.3 is written for ``tf.keras`` as Keras 2. TensorFlow ≥ 2.16 gives Keras 3 unless the
+``tf-keras`` package is installed *and* ``TF_USE_LEGACY_KERAS=1`` is set before TensorFlow first
+resolves ``tf.keras``. Importing this package sets that variable (unless the user set it), so
+import ``examol_nfp`` before TensorFlow. If TensorFlow already runs Keras 3, the modules that
+need it raise :class:`KerasVersionError` explaining what to do.
+
+Importing this package does not import TensorFlow: the scorer, the network and the message are
+loaded on first use (``from examol_nfp import NFPScorer`` does import TensorFlow only when a
+method needs it).
+"""
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from typing import TYPE_CHECKING, Any
+
+from examol_core.errors import ExamolError
+
+os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+
+__version__ = '0.1.0'
+
+
+class KerasVersionError(ExamolError, ImportError):
+    """TensorFlow runs Keras 3, which nfp's layers do not support."""
+
+
+def _keras_problem() -> str | None:
+    """Why ``tf.keras`` is not usable by nfp, or ``None`` when it is Keras 2 (tf-keras)."""
+    import tensorflow as tf
+
+    if tf.keras.layers.Layer.__module__.startswith('tf_keras.'):
+        return None
+    version = tf.keras.version() if hasattr(tf.keras, 'version') else '?'
+    return (f'tf.keras is Keras {version}, but nfp needs Keras 2 (the tf-keras package). Install '
+            '"tf-keras" matching your TensorFlow version and set TF_USE_LEGACY_KERAS=1 before TensorFlow is '
+            'imported (importing examol_nfp first does this for you). TF_USE_LEGACY_KERAS is currently '
+            f'{os.environ.get("TF_USE_LEGACY_KERAS")!r}.')
+
+
+def require_legacy_keras() -> None:
+    """Make sure ``tf.keras`` is Keras 2; called by every module that builds or runs a network.
+
+    Raises:
+        KerasVersionError: TensorFlow resolved ``tf.keras`` to Keras 3 (it was imported before this
+            package with ``TF_USE_LEGACY_KERAS`` unset, or the variable was set to ``0``, or
+            ``tf-keras`` is missing).
+    """
+    problem = _keras_problem()
+    if problem is not None:
+        raise KerasVersionError(problem)
+
+
+if 'tensorflow' in sys.modules and os.environ.get('TF_USE_LEGACY_KERAS') == '1':
+    # TensorFlow was imported first: fine only if it has not yet resolved tf.keras to Keras 3
+    try:
+        _problem = _keras_problem()
+    except Exception:  # pragma: no cover - a broken TensorFlow install is reported when used
+        _problem = None
+    if _problem is not None:
+        warnings.warn(f'examol_nfp was imported after TensorFlow had loaded Keras 3: {_problem}', stacklevel=2)
+
+_LAZY = {
+    'NFPScorer': 'examol_nfp.scorer',
+    'NFPMessage': 'examol_nfp.message',
+    'make_simple_network': 'examol_nfp.model',
+    'custom_objects': 'examol_nfp.model',
+    'smiles_to_graph': 'examol_nfp.data',
+    'PackedGraphs': 'examol_nfp.data',
+    'UnsupportedMoleculeError': 'examol_nfp.data',
+    'InvalidGraphError': 'examol_nfp.data',
+}
+
+__all__ = ['NFPScorer', 'NFPMessage', 'make_simple_network', 'custom_objects', 'smiles_to_graph', 'PackedGraphs',
+           'UnsupportedMoleculeError', 'InvalidGraphError', 'KerasVersionError', 'require_legacy_keras']
+
+if TYPE_CHECKING:
+    from examol_nfp.data import InvalidGraphError, PackedGraphs, UnsupportedMoleculeError, smiles_to_graph
+    from examol_nfp.message import NFPMessage
+    from examol_nfp.model import custom_objects, make_simple_network
+    from examol_nfp.scorer import NFPScorer
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
