@@ -11,6 +11,7 @@ import logging
 import os
 import runpy
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -185,17 +186,29 @@ def _quiet_parsl() -> None:
         parsl_logger.addHandler(handler)
 
 
-def _parsl_task_server_class() -> type:
+def _task_server_classes() -> tuple[type, type]:
+    """Colmena's Parsl and local task servers, adjusted for running under examol's steering process."""
+    from colmena.task_server.local import LocalTaskServer
     from colmena.task_server.parsl import ParslTaskServer
 
-    class QuietParslTaskServer(ParslTaskServer):
+    class _SteeredMixin:
+        def run(self) -> None:
+            # Ctrl-C reaches the whole process group: let the steering process alone handle it (it sends
+            # the kill signal and drains results), so the server and its children shut down cleanly
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            super().run()
+
+    class QuietParslTaskServer(_SteeredMixin, ParslTaskServer):
         """Colmena's Parsl task server, with Parsl's own logging kept in its run directory."""
 
         def _setup(self) -> None:
             _quiet_parsl()
             super()._setup()
 
-    return QuietParslTaskServer
+    class SteeredLocalTaskServer(_SteeredMixin, LocalTaskServer):
+        """Colmena's local task server (threads in a child process)."""
+
+    return QuietParslTaskServer, SteeredLocalTaskServer
 
 
 @dataclass
@@ -213,6 +226,52 @@ class TaskServerHandle:
         if self.server is not None and not self.server.is_alive():
             where = f'; Parsl logs are in {self.run_dir}' if self.run_dir else ''
             raise TaskServerDied(f'The task server exited (code {self.server.exitcode}) while tasks were pending{where}')
+
+
+def _children(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid`` (Linux /proc; empty elsewhere)."""
+    children = []
+    for stat in Path('/proc').glob('[0-9]*/stat'):
+        try:
+            fields = stat.read_text().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return children
+
+
+def _stop(server: Any, queues: Any, timeout: float) -> None:
+    """Stop a task server: kill signal, then drain results until it exits; terminate it after ``timeout``.
+
+    Draining matters: results nobody reads fill the pipes, the server's callbacks block on them,
+    and it would never finish the tasks it waits for before exiting.
+    """
+    from colmena.exceptions import TimeoutException
+
+    try:
+        queues.send_kill_signal()
+    except Exception:  # the queue may be gone already; terminate below
+        pass
+    deadline = time.monotonic() + timeout
+    while server.is_alive() and time.monotonic() < deadline:
+        for topic in queues.topics:
+            try:
+                while True:
+                    queues.get_result(topic=topic, timeout=0.01)
+            except (TimeoutException, Exception):  # nothing left, or a result we cannot read: drop it
+                pass
+        server.join(timeout=0.2)
+    if server.is_alive():
+        logger.warning('Task server did not stop within %.0f s; terminating it', timeout)
+        children = _children(server.pid)  # e.g. Parsl's interchange, which would otherwise outlive it
+        server.terminate()
+        server.join(timeout=10)
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except OSError:
+                pass
 
 
 @contextmanager
@@ -237,8 +296,7 @@ def start_task_server(methods: Iterable[Any], *, workers: int = 1, parsl_config:
         keep_run_dir: Keep Parsl's temporary run directory (it is kept anyway if the run fails).
         shutdown_timeout: Seconds to wait for the server to finish its tasks on exit.
     """
-    from colmena.task_server.local import LocalTaskServer
-
+    ParslServer, LocalServer = _task_server_classes()
     prepare_environment()
     methods = list(methods)
     store = make_store(redis_url=redis_url) if use_proxystore else None
@@ -249,14 +307,14 @@ def start_task_server(methods: Iterable[Any], *, workers: int = 1, parsl_config:
     try:
         queues = make_queues(topics, redis_url=redis_url, store=store, proxy_threshold=proxy_threshold)
         if local:
-            server = LocalTaskServer(queues, methods, threads=True, num_workers=workers)
+            server = LocalServer(queues, methods, threads=True, num_workers=workers)
         else:
             if parsl_config is None:
                 parsl_config = default_parsl_config(workers)
                 run_dir = Path(parsl_config.run_dir)
             elif isinstance(parsl_config, (str, os.PathLike)):
                 parsl_config = load_parsl_config(parsl_config)
-            server = _parsl_task_server_class()(methods, queues, parsl_config)
+            server = ParslServer(methods, queues, parsl_config)
         server.start()
         queues.set_role('client')
         handle = TaskServerHandle(queues=queues, server=server, store=store, run_dir=run_dir)
@@ -266,16 +324,7 @@ def start_task_server(methods: Iterable[Any], *, workers: int = 1, parsl_config:
         raise
     finally:
         if server is not None and server.is_alive():
-            try:
-                queues.send_kill_signal()
-            except Exception:  # the queue may be gone already; terminate below
-                pass
-            deadline = time.monotonic() + shutdown_timeout
-            server.join(timeout=max(deadline - time.monotonic(), 0.1))
-            if server.is_alive():
-                logger.warning('Task server did not stop within %.0f s; terminating it', shutdown_timeout)
-                server.terminate()
-                server.join(timeout=10)
+            _stop(server, queues, shutdown_timeout)
         if store is not None:
             store.close()
         if run_dir is not None and not failed and not keep_run_dir:
