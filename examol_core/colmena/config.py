@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -219,7 +219,6 @@ class TaskServerHandle:
     server: Any
     store: Any = None
     run_dir: Path | None = None
-    _cleanup: list[Any] = field(default_factory=list, repr=False)
 
     def check_alive(self) -> None:
         """Raise :class:`TaskServerDied` if the task-server process has exited."""
@@ -254,14 +253,15 @@ def _stop(server: Any, queues: Any, timeout: float) -> None:
     except Exception:  # the queue may be gone already; terminate below
         pass
     deadline = time.monotonic() + timeout
+    pipes = type(queues).__name__ != 'RedisQueues'  # Redis holds unread results without blocking the server
     while server.is_alive() and time.monotonic() < deadline:
-        for topic in queues.topics:
+        server.join(timeout=0.2)
+        for topic in queues.topics if pipes else ():
             try:
                 while True:
                     queues.get_result(topic=topic, timeout=0.01)
             except (TimeoutException, Exception):  # nothing left, or a result we cannot read: drop it
                 pass
-        server.join(timeout=0.2)
     if server.is_alive():
         logger.warning('Task server did not stop within %.0f s; terminating it', timeout)
         children = _children(server.pid)  # e.g. Parsl's interchange, which would otherwise outlive it
