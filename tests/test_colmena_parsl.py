@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 import examol_core
-from examol_core import plugins
 from examol_core.colmena import ScorerClient, default_parsl_config, make_methods, start_task_server, wait_all
 from examol_core.scorer import Scorer
 from examol_core.testing import FIDELITIES, REFERENCE_SMILES, make_reference_records
@@ -200,7 +199,6 @@ def test_commands_from_the_shell(tmp_path):
     env = {**os.environ, 'PATH': os.pathsep.join(p for p in os.environ['PATH'].split(os.pathsep)
                                                  if Path(sys.executable).parent != Path(p))}
     examol = [sys.executable, '-m', 'examol_core']  # `examol` itself, whose bin/ may not be on PATH
-    plugins.reset_plugins()
     run = subprocess.run([*examol, 'train', '--records', str(records), '--recipe',
                           'oxidation_potential/gfn2-adiabatic', '--scorer', 'rdkit', '--model', 'knn',
                           '--set', 'n_neighbors=4', '--output', str(tmp_path / 'model.zip'), '--workers', '1'],
