@@ -364,3 +364,60 @@ def test_results_arriving_during_submission_are_kept(savetoy, data):
     np.testing.assert_array_equal(scoring.collect().members,
                                   [scorer.score(scorer.prepare_message(m), inputs) for m in models])
     assert client._jobs == {}, 'finished jobs are forgotten'
+
+
+def test_in_a_colmena_thinker(savetoy, data, tmp_path):
+    """The pattern of docs/colmena.md: agents submit, result processors route with add_result."""
+    from threading import Event
+
+    from colmena.thinker import BaseThinker, agent, event_responder, result_processor
+
+    _, inputs, outputs = data
+    flag = tmp_path / 'fail-once'
+    flag.touch()
+    scorer = savetoy.SaveableLookupScorer(fail_on='CCCC', flag=str(flag), once=True)
+    methods = make_methods(scorer)
+
+    class Thinker(BaseThinker):
+        def __init__(self, queues, client):
+            super().__init__(queues)
+            self.client = client
+            self.models = [savetoy.LookupModel() for _ in range(2)]
+            self.trained = Event()
+            self.scores = None
+            self.resubmitted = 0
+
+        @agent(startup=True)
+        def train(self):
+            self.client.submit_retrain(self.models, inputs, outputs)
+
+        @result_processor(topic='train')
+        def store_model(self, result):
+            job = self.client.add_result(result)
+            if job.done:
+                self.models = job.update(self.models)
+                self.trained.set()
+
+        @event_responder(event_name='trained')
+        def infer(self):
+            self.client.submit_score(self.models, inputs, chunk_size=3)
+
+        @result_processor(topic='score')
+        def store_scores(self, result):
+            job = self.client.add_result(result)
+            if job.done and job.failures:
+                self.resubmitted += len(job.failures)
+                job.resubmit()
+            elif job.done:
+                self.scores = job.collect()
+                self.done.set()
+
+    with start_task_server(methods, local=True, workers=2) as server:
+        thinker = Thinker(server.queues, ScorerClient(server.queues, scorer, methods))
+        thinker.start()
+        thinker.join(timeout=60)
+        assert not thinker.is_alive()
+    assert thinker.resubmitted == 1 and thinker.scores is not None
+    plain = savetoy.SaveableLookupScorer()
+    np.testing.assert_array_equal(thinker.scores.members, [plain.score(plain.prepare_message(m), inputs)
+                                                           for m in thinker.models])
