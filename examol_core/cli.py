@@ -426,7 +426,6 @@ def demo(
                                     'bootstrap samples.'),
     workers: int = typer.Option(2, '--workers', help='Local worker processes (ignored with --parsl-config).'),
     parsl_config: Path | None = _PARSL,
-    local: bool = _LOCAL,
 ) -> None:
     """The main demo: an active-learning campaign with real xTB simulations on a Colmena task server.
 
@@ -442,14 +441,13 @@ def demo(
     _setup_logging()
     try:
         options = parse_settings(settings, 'model', ('model',))
-        server_options = _server_options(workers, parsl_config, None, local)
+        server_options = _server_options(workers, parsl_config, None, False)
         given = {'rounds': rounds, 'batch_size': batch_size, 'seed_size': seed_size, 'test_size': test_size,
                  'pool_size': pool_size, 'ensemble_size': ensemble, 'chunk_size': chunk_size}
         values = {**(DemoSettings.QUICK if quick else {}), **{k: v for k, v in given.items() if v is not None}}
         demo_settings = DemoSettings(**values, acquisition=acquisition, beta=beta, scorer=scorer_name,
                                      model=model_name, model_options=options['model'], workers=workers,
-                                     random_seed=random_seed, local=local,
-                                     parsl_config=server_options.get('parsl_config'))
+                                     random_seed=random_seed, parsl_config=server_options.get('parsl_config'))
         result, paths = run_demo(demo_settings, output_dir, console=console)
     except _Abort as exc:
         raise _fail(str(exc)) from None

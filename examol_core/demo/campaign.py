@@ -91,7 +91,9 @@ class DemoSettings:
         simulator: Simulator name in the plugin registry (it must offer ``gfn1`` and ``gfn2``).
         workers: Worker processes of the task server.
         random_seed: Seed of the split, the seed set, the random strategy and the bootstrap samples.
-        local: Colmena's LocalTaskServer (threads) instead of Parsl.
+        local: Colmena's LocalTaskServer (threads) instead of Parsl, with one worker thread: that
+            server sends results from its worker threads without a lock, and concurrent sends
+            corrupt pipe queues (``UnpicklingError`` in the thinker).
         parsl_config: A ``parsl.config.Config`` (or a file defining ``config``) instead of local workers.
         retries: Times a failed task is resubmitted before the campaign gives up.
     """
@@ -488,7 +490,7 @@ class CampaignThinker(BaseThinker):
             _Strategy('single', f'single-fidelity {acq}', 'single', data, rngs[1]),
             _Strategy('random', 'random', None, data, rngs[2]),
         ]
-        self.jobs: dict[str, tuple[Any, Callable[[Any], None]]] = {}
+        self.on_done: dict[str, Callable[[Any], None]] = {}  # job id → next step of its strategy
         self.job_retries: dict[str, int] = {}
         self.sim_tasks: dict[str, str] = {}  # task id → InChIKey
         self.sim_attempts: dict[str, int] = {}
@@ -548,19 +550,16 @@ class CampaignThinker(BaseThinker):
         self.progress('task', {'topic': topic})
 
     def _track(self, job: Any, on_done: Callable[[Any], None]) -> None:
-        self.jobs[job.job_id] = (job, on_done)
+        """Call ``on_done(job)`` once every task of the job has succeeded (failed ones are resubmitted)."""
+        self.on_done[job.job_id] = on_done
         self.job_retries[job.job_id] = 0
         if job.done:  # an empty job
             self._finish_job(job)
 
     def _job_result(self, result: Any) -> None:
-        topic = result.topic or '?'
-        self._record_task(topic, result)
-        job_id = (result.task_info or {}).get('examol_job')
-        if job_id not in self.jobs:
-            raise DemoError(f'Result of task {result.task_id} ({result.method}) belongs to no job of this campaign')
-        job, _ = self.jobs[job_id]
-        if job.add(result):
+        self._record_task(result.topic or '?', result)
+        job = self.client.add_result(result)
+        if job.done:
             self._finish_job(job)
 
     def _finish_job(self, job: Any) -> None:
@@ -571,9 +570,10 @@ class CampaignThinker(BaseThinker):
                 job.resubmit()
                 return
             details = '; '.join(str(f) for f in job.failures.values())
+            job.close()
             raise DemoError(f'{len(job.failures)} {job.kind} task(s) failed after {self.settings.retries} '
                             f'retries: {details}')
-        _, on_done = self.jobs.pop(job.job_id)
+        on_done = self.on_done.pop(job.job_id)
         self.job_retries.pop(job.job_id, None)
         on_done(job)
 
@@ -824,7 +824,8 @@ def run_campaign(settings: DemoSettings, console: Any = None, records: Sequence[
                 for _ in range(settings.ensemble_size)]
 
     display = _ProgressDisplay(console, settings) if console is not None else None
-    server_options: dict[str, Any] = {'workers': settings.workers, 'local': settings.local, 'topics': TOPICS}
+    workers = 1 if settings.local else settings.workers
+    server_options: dict[str, Any] = {'workers': workers, 'local': settings.local, 'topics': TOPICS}
     if settings.parsl_config is not None:
         server_options['parsl_config'] = settings.parsl_config
     with display if display is not None else _nothing():
@@ -839,12 +840,19 @@ def run_campaign(settings: DemoSettings, console: Any = None, records: Sequence[
                 display.status('running (the first tasks wait for the workers to start)')
             t_campaign = time.perf_counter()
             thinker.start()
+            stopped_at = None
             try:
                 while thinker.is_alive():
                     thinker.join(timeout=1)
                     if thinker.error is not None:
                         break
                     server.check_alive()
+                    if thinker.done.is_set() and not thinker.finished.is_set():
+                        # An agent died outside the campaign's own error handling (Colmena logged it)
+                        stopped_at = stopped_at or time.monotonic()
+                        if time.monotonic() - stopped_at > 5:
+                            raise DemoError('The thinker stopped before the campaign finished: one of its agents '
+                                            'failed (its traceback is logged above)')
             except BaseException:
                 thinker.done.set()
                 raise

@@ -187,7 +187,7 @@ def _ranks(result: CampaignResult) -> dict[str, int]:
     return {s.key: order.index(s.history[-1].best) + 1 if s.history[-1].best in order else 0 for s in result.strategies}
 
 
-def _task_table(result: CampaignResult, workers: int) -> tuple[list[str], dict[str, float]]:
+def _task_table(result: CampaignResult) -> tuple[list[str], dict[str, float]]:
     lines = ['| tasks | count | failed | worker time (s) | mean per task (s) |', '|---|---|---|---|---|']
     totals: dict[str, float] = {}
     for topic in ('simulate', 'train', 'score'):
@@ -237,7 +237,7 @@ def _markdown(result: CampaignResult, files: dict[str, str], command: str) -> st
         f'known `{CHEAP.level}` of each molecule (delta learning, `examol_core.multifi`).')
     add(f'  * *single-fidelity {acq}*: learns `{TOP.level}` from the labelled molecules alone.')
     add('  * *random*: picks each batch uniformly among the candidates not yet simulated.')
-    server = 'Colmena LocalTaskServer (threads)' if s.local else (
+    server = 'Colmena LocalTaskServer, one worker thread' if s.local else (
         'Parsl with the given configuration' if s.parsl_config else
         f'Parsl HighThroughputExecutor, {s.workers} local worker process(es)')
     add(f'* **Task server**: {server}; topics `train`, `score` (learning) and `simulate`, each with its own '
@@ -324,7 +324,7 @@ def _markdown(result: CampaignResult, files: dict[str, str], command: str) -> st
     add('')
     add(f'![task timeline]({files["timeline"]})')
     add('')
-    lines, busy = _task_table(result, s.workers)
+    lines, busy = _task_table(result)
     out.extend(lines)
     add('')
     t = result.timings
@@ -333,14 +333,17 @@ def _markdown(result: CampaignResult, files: dict[str, str], command: str) -> st
     learn = [(x.started, x.ended) for x in result.tasks if x.topic in ('train', 'score')]
     overlap = overlap_seconds(sims, learn)
     campaign = t['campaign']
+    active = max((x.ended for x in result.tasks), default=0.) - min((x.started for x in result.tasks), default=0.)
+    workers = 1 if s.local else s.workers
     add(f'* Wall time: **{t["total"]:.1f} s** in total: loading and splitting the data {t["data"]:.1f} s, '
         f'task server start-up until the first task ran on a worker {t["first_task_started"]:.1f} s, campaign '
         f'(thinker started to last result) {campaign:.1f} s.')
     add(f'* Worker time: {busy["simulate"]:.1f} s in simulation, {learning:.1f} s in learning '
-        f'({busy["train"]:.1f} s training, {busy["score"]:.1f} s inference); the {s.workers} worker(s) were busy '
-        f'{100 * (busy["simulate"] + learning) / max(campaign * s.workers, 1e-9):.0f} % of the campaign.')
+        f'({busy["train"]:.1f} s training, {busy["score"]:.1f} s inference); from the first task to the last '
+        f'({active:.1f} s) the {workers} worker(s) were busy '
+        f'{100 * (busy["simulate"] + learning) / max(active * workers, 1e-9):.0f} % of the time.')
     add(f'* Simulation and learning tasks ran at the same time during {overlap:.1f} s '
-        f'({100 * overlap / max(campaign, 1e-9):.0f} % of the campaign).')
+        f'({100 * overlap / max(active, 1e-9):.0f} % of that time).')
     add('* Versions: ' + ', '.join(f'{k} {v}' for k, v in result.versions.items()) + '.')
     add('')
     add('## Reproduce')
