@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import examol_nfp
+from examol_core.errors import ExamolError
 
 examol_nfp.require_legacy_keras()
 
@@ -39,7 +40,7 @@ CONCURRENT_BATCHES = 2
 fills idle cores between small operations rather than adding threads that compete."""
 
 __all__ = ['masked_mean_squared_error', 'masked_mean_squared_error_of_sum', 'make_predict_function', 'predict', 'train', 'initialise_scales',
-           'TimeLimit', 'BATCH_SIGNATURE']
+           'TrainingGuard', 'TrainingDivergedError', 'BATCH_SIGNATURE']
 
 
 def masked_mean_squared_error(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
@@ -116,23 +117,61 @@ def initialise_scales(model: tf.keras.Model, labels: np.ndarray) -> None:
         layer.set_weights([np.full_like(kernel, std), np.full_like(bias, mean)])
 
 
-class TimeLimit(tf.keras.callbacks.Callback):
-    """Stop training once ``timeout`` seconds of wall-clock time have passed (checked after each batch)."""
+class TrainingDivergedError(ExamolError, RuntimeError):
+    """Training never reached a finite loss (learning rate too high, or labels far off scale)."""
 
-    def __init__(self, timeout: float):
+
+class TrainingGuard(tf.keras.callbacks.Callback):
+    """Keep the best epoch's weights and stop on patience, on a wall-clock timeout or on a non-finite loss.
+
+    One callback rather than Keras' ``EarlyStopping`` + ``TerminateOnNaN``: those would restore
+    the first epoch's weights even if its loss was NaN.
+
+    Args:
+        monitor: Log entry to minimise (``val_loss`` or ``loss``).
+        patience: Epochs without improvement before stopping (``None``: never).
+        timeout: Seconds of training before stopping (checked after each batch).
+    """
+
+    def __init__(self, monitor: str, patience: int | None, timeout: float | None):
         super().__init__()
-        self.timeout = timeout
-        self.start = time.perf_counter()
-        self.timed_out = False
+        self.monitor = monitor
+        self.patience = patience
+        self.timeout = math.inf if timeout is None else timeout
+        self.on_train_begin()
 
     def on_train_begin(self, logs=None):
         self.start = time.perf_counter()
-        self.timed_out = False
+        self.best = math.inf
+        self.best_weights: list[np.ndarray] | None = None
+        self.best_epoch: int | None = None
+        self.wait = 0
+        self.timed_out = self.diverged = False
 
     def on_train_batch_end(self, batch, logs=None):
-        if time.perf_counter() - self.start > self.timeout:
+        loss = (logs or {}).get('loss')
+        if loss is not None and not math.isfinite(float(loss)):
+            self.diverged = True
             self.model.stop_training = True
+        if time.perf_counter() - self.start > self.timeout:
             self.timed_out = True
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is not None and math.isfinite(float(value)) and float(value) < self.best:
+            self.best = float(value)
+            self.best_weights = self.model.get_weights()
+            self.best_epoch = epoch
+            self.wait = 0
+            return
+        self.wait += 1
+        if self.patience is not None and self.wait >= self.patience:
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
 
 
 class EpochTimer(tf.keras.callbacks.Callback):
@@ -164,7 +203,8 @@ def train(model: tf.keras.Model, packed: PackedGraphs, labels: np.ndarray, *, nu
     """Fit a network in place, restoring the weights of its best epoch.
 
     The learning rate follows a cosine decay from ``learning_rate`` to 1% of it over
-    ``num_epochs``. The monitored loss is the validation loss when a validation set is held out
+    ``num_epochs``. Training stops after ``patience`` epochs without improvement, after
+    ``timeout`` seconds, or when the loss becomes NaN; the best epoch's weights are kept. The monitored loss is the validation loss when a validation set is held out
     (``validation_split`` of the records, if that leaves at least one record on each side),
     otherwise the training loss.
 
@@ -173,6 +213,8 @@ def train(model: tf.keras.Model, packed: PackedGraphs, labels: np.ndarray, *, nu
         sum_outputs: Fit the sum of the network's outputs to the single label column.
     Returns:
         The Keras history: ``loss`` (and ``val_loss``), ``lr`` and ``epoch_time`` per epoch.
+    Raises:
+        TrainingDivergedError: no epoch ended with a finite loss.
     """
     rng = np.random.default_rng() if rng is None else rng
     n = len(packed)
@@ -198,22 +240,21 @@ def train(model: tf.keras.Model, packed: PackedGraphs, labels: np.ndarray, *, nu
     def schedule(epoch: int, lr: float) -> float:
         return floor + 0.5 * (learning_rate - floor) * (1 + math.cos(math.pi * epoch / max(num_epochs, 1)))
 
-    time_limit = TimeLimit(math.inf if timeout is None else timeout)
-    callbacks = [
-        EpochTimer(),
-        tf.keras.callbacks.LearningRateScheduler(schedule),
-        tf.keras.callbacks.EarlyStopping(monitor=monitor, patience=num_epochs if patience is None else patience,
-                                         restore_best_weights=True),
-        time_limit,
-        tf.keras.callbacks.TerminateOnNaN(),
-    ]
+    guard = TrainingGuard(monitor, patience, timeout)
+    callbacks = [EpochTimer(), tf.keras.callbacks.LearningRateScheduler(schedule), guard]
     loss = masked_mean_squared_error_of_sum if sum_outputs else masked_mean_squared_error
     model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate), loss=loss)
     result = model.fit(train_data, validation_data=val_data, epochs=num_epochs, callbacks=callbacks,
                        verbose=2 if verbose else 0)
-    if time_limit.timed_out:
+    if guard.best_weights is None:
+        raise TrainingDivergedError(f'Training diverged: the {monitor} was never finite (learning_rate={learning_rate}, '
+                                    f'{len(result.epoch)} epoch(s)). Lower the learning rate or check the labels')
+    if guard.timed_out:
         logger.warning(f'Training stopped by the timeout of {timeout} s after {len(result.epoch)} epoch(s); '
-                       'the weights of the best epoch were kept')
+                       f'kept the weights of epoch {guard.best_epoch + 1}')
+    elif guard.diverged:
+        logger.warning(f'Training stopped at epoch {len(result.epoch)}: the loss became NaN or infinite; '
+                       f'kept the weights of epoch {guard.best_epoch + 1}')
     history = {key: [float(v) for v in values] for key, values in result.history.items()}
     return history
 

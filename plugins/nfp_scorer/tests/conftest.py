@@ -24,6 +24,20 @@ def make_tiny_network(outputs: int = 1, **options):
     return make_simple_network(**{**TINY, 'outputs': outputs, **options})
 
 
+# Test modules get these through fixtures: with --import-mode=importlib (as nox runs pytest),
+# conftest is not importable as a module
+@pytest.fixture(scope='session')
+def tiny():
+    """``tiny(outputs=1, **options)`` builds a tiny network."""
+    return make_tiny_network
+
+
+@pytest.fixture(scope='session')
+def fast() -> dict:
+    """Keyword arguments for a short retrain."""
+    return dict(FAST)
+
+
 @pytest.fixture(scope='session')
 def smiles() -> tuple[str, ...]:
     return SMILES

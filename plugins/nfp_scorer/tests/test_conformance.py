@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from functools import partial
 
-from conftest import TINY
 from examol_nfp import NFPScorer
 from examol_nfp.model import make_simple_network
 
 from examol_core.testing import FIDELITIES, ScorerCase, parametrize_with_checks
 
+TINY = {'atom_features': 8, 'message_steps': 2, 'output_layers': (8,)}
 RETRAIN = {'num_epochs': 2, 'batch_size': 8, 'patience': None}
 
 CASES = [

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import make_tiny_network
 from examol_nfp.data import PackedGraphs
 from examol_nfp.message import NFPMessage, model_from_arrays, model_to_arrays
 from examol_nfp.model import make_simple_network, output_count, scale_layers
@@ -23,8 +22,8 @@ def test_tf_keras_is_keras_2():
 
 
 @pytest.mark.parametrize('outputs', [1, 3])
-def test_architecture(outputs, graphs):
-    model = make_tiny_network(outputs)
+def test_architecture(outputs, graphs, tiny):
+    model = tiny(outputs)
     assert output_count(model) == outputs
     assert [layer.name for layer in scale_layers(model)] == [f'scale_{i}' for i in range(outputs)]
     packed = PackedGraphs.from_graphs(graphs)
@@ -40,8 +39,8 @@ def test_bad_options():
         make_simple_network(outputs=0)
 
 
-def test_initialise_scales():
-    model = make_tiny_network(2)
+def test_initialise_scales(tiny):
+    model = tiny(2)
     labels = np.array([[1., np.nan], [3., 10.], [5., 10.]])
     initialise_scales(model, labels)
     (k0, b0), (k1, b1) = (layer.get_weights() for layer in scale_layers(model))
@@ -49,8 +48,8 @@ def test_initialise_scales():
     assert np.isclose(k1[0, 0], 1.) and np.isclose(b1[0], 10.), 'no spread: weight 1; NaN ignored'
 
 
-def test_json_round_trip_reproduces_predictions(graphs):
-    model = make_tiny_network(2, reduce_op='sum', atomwise=False)
+def test_json_round_trip_reproduces_predictions(graphs, tiny):
+    model = tiny(2, reduce_op='sum', atomwise=False)
     packed = PackedGraphs.from_graphs(graphs)
     config, weights = model_to_arrays(model)
     rebuilt = model_from_arrays(config, weights)
@@ -58,14 +57,14 @@ def test_json_round_trip_reproduces_predictions(graphs):
     with pytest.raises(IncompatibleVersionError, match='weight arrays'):
         model_from_arrays(config, weights[:-1])
     with pytest.raises(IncompatibleVersionError, match='has shape'):
-        model_from_arrays(make_tiny_network(2, reduce_op='sum', atomwise=False, atom_features=16).to_json(), weights)
+        model_from_arrays(tiny(2, reduce_op='sum', atomwise=False, atom_features=16).to_json(), weights)
 
 
 @pytest.mark.parametrize('options', [{}, {'reduce_op': 'max'}, {'reduce_op': 'sum', 'atomwise': False},
                                      {'reduce_op': 'min', 'outputs': 2}])
-def test_prediction_does_not_depend_on_batch(options, graphs):
+def test_prediction_does_not_depend_on_batch(options, graphs, tiny):
     """Alone, in a batch, reversed, or next to a large molecule (more padding): the same value."""
-    model = make_tiny_network(**options)
+    model = tiny(**options)
     # Scale outputs up so that any leak of padding or batch mates would show above the tolerance
     initialise_scales(model, np.tile([[0.], [200.]], (1, output_count(model))))
     packed = PackedGraphs.from_graphs(graphs)
@@ -82,9 +81,9 @@ def test_prediction_does_not_depend_on_batch(options, graphs):
     assert np.ptp(together) > 1e-2, 'predictions differ between molecules, so the test can detect a leak'
 
 
-def test_batch_independence_test_detects_leaks(graphs):
+def test_batch_independence_test_detects_leaks(graphs, tiny):
     """Control: letting padding bonds point at atom 0 (a naive layout) does change predictions."""
-    model = make_tiny_network()
+    model = tiny()
     initialise_scales(model, np.array([[0.], [200.]]))
     packed = PackedGraphs.from_graphs(graphs)
     small, large = int(np.argmin(packed.n_atoms)), int(np.argmax(packed.n_atoms))
@@ -95,8 +94,8 @@ def test_batch_independence_test_detects_leaks(graphs):
     assert np.abs(leaked - alone).max() > 1e-3
 
 
-def test_predict_keeps_input_order(graphs):
-    model = make_tiny_network()
+def test_predict_keeps_input_order(graphs, tiny):
+    model = tiny()
     initialise_scales(model, np.array([[0.], [200.]]))
     packed = PackedGraphs.from_graphs(graphs)
     fn = make_predict_function(model)
@@ -105,10 +104,10 @@ def test_predict_keeps_input_order(graphs):
         np.testing.assert_allclose(predict(fn, packed, batch_size, concurrency), expected, atol=1e-4)
 
 
-def test_message_rebuilds_lazily_and_pickles_without_the_model(graphs):
+def test_message_rebuilds_lazily_and_pickles_without_the_model(graphs, tiny):
     import pickle
 
-    model = make_tiny_network()
+    model = tiny()
     message = NFPMessage.from_model(model)
     assert message._model is None, 'nothing is built until a worker needs it'
     copy = pickle.loads(pickle.dumps(message))
@@ -123,8 +122,8 @@ def test_message_rebuilds_lazily_and_pickles_without_the_model(graphs):
     np.testing.assert_array_equal(message.weights[0], copy.weights[0])
 
 
-def test_message_format_is_checked():
-    message = NFPMessage.from_model(make_tiny_network())
+def test_message_format_is_checked(tiny):
+    message = NFPMessage.from_model(tiny())
     message.format = 99
     with pytest.raises(IncompatibleVersionError, match='format 99'):
         message.get_model()
