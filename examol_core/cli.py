@@ -401,19 +401,19 @@ def demo(
     output_dir: Path = typer.Option(Path('demo-output'), '--output-dir', '-o', help='Where to write report.md, '
                                     'results.json and the plots.'),
     rounds: int | None = typer.Option(None, '--rounds', help='Batches each strategy acquires '
-                                      '[default: 10; quick: 2].'),
+                                      '(default 10; quick 2).'),
     batch_size: int | None = typer.Option(None, '--batch-size', help='Molecules simulated per batch '
-                                          '[default: 8; quick: 4].'),
+                                          '(default 8; quick 4).'),
     seed_size: int | None = typer.Option(None, '--seed-size', help='Molecules known at every level at the start '
-                                         '[default: 20; quick: 10].'),
+                                         '(default 20; quick 10).'),
     test_size: int | None = typer.Option(None, '--test-size', help='Held-out molecules for the parity plot and MAE '
-                                         '[default: 150; quick: 30].'),
+                                         '(default 150; quick 30).'),
     pool_size: int | None = typer.Option(None, '--pool-size', help='Candidate molecules, seed included '
-                                         '[default: all the others (846); quick: 100].'),
+                                         '(default: all but the held-out ones, 846; quick 100).'),
     ensemble: int | None = typer.Option(None, '--ensemble', help='Members of each bootstrap ensemble '
-                                        '[default: 8; quick: 3].'),
+                                        '(default 8; quick 3).'),
     chunk_size: int | None = typer.Option(None, '--chunk-size', help='Molecules per inference task '
-                                          '[default: 250; quick: 50].'),
+                                          '(default 250; quick 50).'),
     acquisition: str = typer.Option('ucb', '--acquisition', help='ucb (mean + beta x std) or ei (expected '
                                     'improvement).'),
     beta: float = typer.Option(1.0, '--beta', help='Weight of the ensemble standard deviation in UCB.'),
