@@ -72,16 +72,19 @@ _LAZY = {
     'PackedGraphs': 'examol_nfp.data',
     'UnsupportedMoleculeError': 'examol_nfp.data',
     'InvalidGraphError': 'examol_nfp.data',
+    'TrainingDivergedError': 'examol_nfp.training',
 }
 
 __all__ = ['NFPScorer', 'NFPMessage', 'make_simple_network', 'custom_objects', 'smiles_to_graph', 'PackedGraphs',
-           'UnsupportedMoleculeError', 'InvalidGraphError', 'KerasVersionError', 'require_legacy_keras']
+           'UnsupportedMoleculeError', 'InvalidGraphError', 'TrainingDivergedError', 'KerasVersionError',
+           'require_legacy_keras']
 
 if TYPE_CHECKING:
     from examol_nfp.data import InvalidGraphError, PackedGraphs, UnsupportedMoleculeError, smiles_to_graph
     from examol_nfp.message import NFPMessage
     from examol_nfp.model import custom_objects, make_simple_network
     from examol_nfp.scorer import NFPScorer
+    from examol_nfp.training import TrainingDivergedError
 
 
 def __getattr__(name: str) -> Any:

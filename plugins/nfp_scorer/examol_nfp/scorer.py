@@ -39,6 +39,15 @@ WEIGHTS_FILE = 'weights.npz'
 FORMAT_FILE = 'examol-nfp.json'
 
 
+def _version(distribution: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return 'unknown'
+
+
 def _check_positive(**values: float) -> None:
     for name, value in values.items():
         if not value > 0:
@@ -101,8 +110,9 @@ class NFPScorer(MultiFidelityScorer):
         directory = Path(directory)
         (directory / ARCHITECTURE_FILE).write_text(config)
         np.savez(directory / WEIGHTS_FILE, **{f'w{i:04d}': w for i, w in enumerate(weights)})
+        versions = {name: _version(name) for name in ('tensorflow', 'tf-keras', 'nfp')}
         (directory / FORMAT_FILE).write_text(json.dumps({'format': MESSAGE_FORMAT, 'examol_nfp': __version__,
-                                                         'weights': len(weights)}))
+                                                         'weights': len(weights), **versions}))
 
     def load_model(self, directory: Path) -> 'tf.keras.Model':
         """Read a network written by :meth:`save_model`; the weights load without pickle.
@@ -196,7 +206,7 @@ class NFPScorer(MultiFidelityScorer):
             verbose: Print one line per epoch.
         Returns:
             ``(weights, history)``: the weights for :meth:`update` and the per-epoch history
-            (``loss``, ``val_loss`` when validating, ``lr``, ``epoch_time``).
+            (``loss``, ``val_loss`` when validating, ``lr``, ``epoch_time``, ``epoch_cpu_time``).
         Raises:
             ShapeMismatchError: inputs, outputs, lower fidelities and network outputs disagree.
             InvalidLabelsError: NaN labels in single-fidelity training, or a level with no label.

@@ -175,14 +175,16 @@ class TrainingGuard(tf.keras.callbacks.Callback):
 
 
 class EpochTimer(tf.keras.callbacks.Callback):
-    """Adds ``epoch_time`` (seconds) to each epoch's logs."""
+    """Adds ``epoch_time`` (wall-clock seconds) and ``epoch_cpu_time`` (CPU seconds of this process) to the logs."""
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
+        self._cpu = time.process_time()
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs['epoch_time'] = time.perf_counter() - self._start
+            logs['epoch_cpu_time'] = time.process_time() - self._cpu
 
 
 def _dataset(make_batches: Callable[[], Any], packed: PackedGraphs, labels: np.ndarray) -> tf.data.Dataset:
@@ -212,7 +214,7 @@ def train(model: tf.keras.Model, packed: PackedGraphs, labels: np.ndarray, *, nu
         labels: ``(n, outputs)`` targets, NaN where unknown; ``(n, 1)`` with ``sum_outputs``.
         sum_outputs: Fit the sum of the network's outputs to the single label column.
     Returns:
-        The Keras history: ``loss`` (and ``val_loss``), ``lr`` and ``epoch_time`` per epoch.
+        The Keras history: ``loss`` (and ``val_loss``), ``lr``, ``epoch_time`` and ``epoch_cpu_time`` per epoch.
     Raises:
         TrainingDivergedError: no epoch ended with a finite loss.
     """
