@@ -3,13 +3,16 @@
 :class:`NFPMessage` is what :meth:`NFPScorer.prepare_message <examol_nfp.scorer.NFPScorer.prepare_message>`
 sends to workers and what a model store can persist: ``config`` (``model.to_json()``) and
 ``weights`` (``model.get_weights()``) are plain Python and NumPy objects. The live Keras model is
-never pickled; a worker rebuilds it on first use and caches it for later calls in the same process.
+never pickled; a worker rebuilds it on first use and keeps the last few networks it rebuilt, by
+content, so repeated tasks with the same message do not rebuild it.
 
 This module does not import TensorFlow until a model is rebuilt.
 """
 from __future__ import annotations
 
+import hashlib
 import threading
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,7 +25,8 @@ if TYPE_CHECKING:
 MESSAGE_FORMAT = 1
 """Version of the message layout; bumped when a message from an older plugin could be misread."""
 
-__all__ = ['NFPMessage', 'MESSAGE_FORMAT', 'model_to_arrays', 'model_from_arrays']
+__all__ = ['NFPMessage', 'MESSAGE_FORMAT', 'MODEL_CACHE_SIZE', 'model_to_arrays', 'model_from_arrays', 'check_weights',
+           'content_key']
 
 
 def model_to_arrays(model: 'tf.keras.Model') -> tuple[str, list[np.ndarray]]:
@@ -68,22 +72,61 @@ def check_weights(model: 'tf.keras.Model', weights: list[np.ndarray]) -> None:
                                            'weights given: they come from a different architecture')
 
 
+def content_key(config: str, weights: list[np.ndarray]) -> str:
+    """A digest of an architecture and its weights: equal for equal networks."""
+    digest = hashlib.blake2b(config.encode(), digest_size=16)
+    for w in weights:
+        w = np.ascontiguousarray(w)
+        digest.update(f'{w.dtype.str}{w.shape}'.encode())
+        digest.update(w.view(np.uint8).reshape(-1))
+    return digest.hexdigest()
+
+
+class _Loaded:
+    """A rebuilt network and, once needed, its compiled inference function."""
+
+    def __init__(self, model: Any):
+        self.model = model
+        self.predict: Any = None
+
+
+MODEL_CACHE_SIZE = 2
+"""Rebuilt networks kept per process, by content. A worker scoring a search space in chunks
+receives the same message for every chunk: it builds and traces the network once, not per chunk
+(which would also grow memory, as every tf-keras model built leaves about 1 MB behind)."""
+
+_cache: OrderedDict[str, _Loaded] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def _load(key: str, config: str, weights: list[np.ndarray]) -> _Loaded:
+    with _cache_lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+        loaded = _Loaded(model_from_arrays(config, weights))
+        _cache[key] = loaded
+        while len(_cache) > MODEL_CACHE_SIZE:
+            _cache.popitem(last=False)
+        return loaded
+
+
 class NFPMessage:
     """A network packed for a worker: JSON architecture and NumPy weights, rebuilt lazily.
 
     Attributes:
         config: The architecture, as written by ``model.to_json()``.
         weights: The weights, as written by ``model.get_weights()``.
+        key: Digest of both (:func:`content_key`), computed where the message is made.
         format: :data:`MESSAGE_FORMAT` of the plugin that wrote the message.
     """
 
     def __init__(self, config: str, weights: list[np.ndarray]):
         self.config = config
         self.weights = [np.asarray(w) for w in weights]
+        self.key = content_key(config, self.weights)
         self.format = MESSAGE_FORMAT
-        self._model: Any = None
-        self._predict: Any = None
-        self._lock = threading.Lock()
+        self._loaded: _Loaded | None = None
 
     @classmethod
     def from_model(cls, model: 'tf.keras.Model') -> 'NFPMessage':
@@ -92,14 +135,8 @@ class NFPMessage:
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state['_model'] = None
-        state['_predict'] = None
-        del state['_lock']
+        state['_loaded'] = None
         return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         count = sum(int(np.size(w)) for w in self.weights)
@@ -113,26 +150,30 @@ class NFPMessage:
                                            'NFPScorer.prepare_message using the same examol-nfp version')
 
     def build_model(self) -> 'tf.keras.Model':
-        """A new network with the message's weights (not shared with other callers)."""
+        """A new network with the message's weights, for the caller alone (e.g. to train it further)."""
         self.check_format()
         return model_from_arrays(self.config, self.weights)
 
-    def get_model(self) -> 'tf.keras.Model':
-        """The network, rebuilt on first call and cached in this process (never pickled).
+    def _get_loaded(self) -> _Loaded:
+        if self._loaded is None:
+            self.check_format()
+            self._loaded = _load(self.key, self.config, self.weights)
+        return self._loaded
 
-        Treat the result as read-only: it is shared by every later call on this message.
+    def get_model(self) -> 'tf.keras.Model':
+        """The network, rebuilt on first use and cached in this process (never pickled).
+
+        Treat the result as read-only: it is shared by later calls on this message and on any
+        message with the same architecture and weights.
         """
-        with self._lock:
-            if self._model is None:
-                self._model = self.build_model()
-            return self._model
+        return self._get_loaded().model
 
     def get_predict_function(self) -> Any:
-        """A compiled inference function for the cached network (see :func:`examol_nfp.training.make_predict_function`)."""
-        model = self.get_model()
-        with self._lock:
-            if self._predict is None:
+        """A compiled inference function for :meth:`get_model` (see :func:`examol_nfp.training.make_predict_function`)."""
+        loaded = self._get_loaded()
+        with _cache_lock:
+            if loaded.predict is None:
                 from examol_nfp.training import make_predict_function
 
-                self._predict = make_predict_function(model)
-            return self._predict
+                loaded.predict = make_predict_function(loaded.model)
+            return loaded.predict

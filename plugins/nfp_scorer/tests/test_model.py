@@ -109,17 +109,21 @@ def test_message_rebuilds_lazily_and_pickles_without_the_model(graphs, tiny):
 
     model = tiny()
     message = NFPMessage.from_model(model)
-    assert message._model is None, 'nothing is built until a worker needs it'
+    assert message._loaded is None, 'nothing is built until a worker needs it'
     copy = pickle.loads(pickle.dumps(message))
-    assert copy._model is None
+    assert copy._loaded is None
     packed = PackedGraphs.from_graphs(graphs)
     np.testing.assert_array_equal(_predict(copy.get_model(), packed, range(4)), _predict(model, packed, range(4)))
     assert copy.get_model() is copy.get_model(), 'cached for later calls on the worker'
-    state = pickle.dumps(copy)  # a used message still pickles without its model
-    assert pickle.loads(state)._model is None
+    assert pickle.loads(pickle.dumps(copy))._loaded is None, 'a used message still pickles without its model'
+    # Another task receiving the same message reuses the network built for the first
+    assert pickle.loads(pickle.dumps(message)).get_model() is copy.get_model()
+    assert copy.get_predict_function() is pickle.loads(pickle.dumps(message)).get_predict_function()
     # Changing the local model later does not change the message
     model.set_weights([w + 1 for w in model.get_weights()])
     np.testing.assert_array_equal(message.weights[0], copy.weights[0])
+    changed = NFPMessage.from_model(model)
+    assert changed.key != message.key and changed.get_model() is not copy.get_model()
 
 
 def test_message_format_is_checked(tiny):
