@@ -13,6 +13,7 @@ does not depend on left out (see :func:`_parse_for_morgan`).
 from __future__ import annotations
 
 import functools
+import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -248,6 +249,17 @@ def _featurise_task(task: tuple) -> tuple[np.ndarray | None, _Bad | None]:
     return _featurise_chunk(*task)
 
 
+def _start_pool(workers: int) -> ProcessPoolExecutor:
+    """A process pool for one call, shut down when the call ends.
+
+    Forked where the platform allows, so that starting it costs milliseconds rather than the
+    seconds of importing RDKit again in spawned workers. Not kept between calls: a pool that
+    outlives its call hangs the exit of a ``multiprocessing`` child process (such as a Parsl worker).
+    """
+    context = multiprocessing.get_context('fork') if 'fork' in multiprocessing.get_all_start_methods() else None
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+
+
 class FingerprintTransformer(TransformerMixin, BaseEstimator):
     """Pipeline step turning SMILES strings into a feature matrix.
 
@@ -261,8 +273,9 @@ class FingerprintTransformer(TransformerMixin, BaseEstimator):
             returning a 2-D array (it must be importable by name for the model to be saved).
         length: Number of bits of Morgan fingerprints (``'morgan'`` only).
         radius: Radius of Morgan fingerprints (``'morgan'`` only).
-        n_jobs: Processes used to parse and featurise large inputs; ``None`` or 1 runs in this
-            process, -1 uses every core. Parsing SMILES holds the GIL, so threads do not help.
+        n_jobs: Processes used to parse and featurise inputs of more than one chunk
+            (:data:`CHUNK_SIZE` molecules); ``None`` or 1 runs in this process, -1 uses every core.
+            Workers are forked where possible. Parsing SMILES holds the GIL, so threads would not help.
     """
 
     def __init__(self, function: str | Callable[..., np.ndarray] = 'morgan', length: int = 256, radius: int = 4,
@@ -317,7 +330,7 @@ class FingerprintTransformer(TransformerMixin, BaseEstimator):
         starts = range(0, n, CHUNK_SIZE)
         tasks = [(self.function, self.length, self.radius, X[start:start + CHUNK_SIZE]) for start in starts]
         n_jobs = (os.cpu_count() or 1) if self.n_jobs == -1 else (self.n_jobs or 1)
-        pool = ProcessPoolExecutor(max_workers=min(n_jobs, len(tasks))) if n_jobs > 1 and len(tasks) > 1 else None
+        pool = _start_pool(min(n_jobs, len(tasks))) if n_jobs > 1 and len(tasks) > 1 else None
         try:
             results = pool.map(_featurise_task, tasks) if pool is not None else map(_featurise_task, tasks)
             out = None

@@ -15,8 +15,8 @@ from examol_rdkit._threads import blas_threads
 
 __all__ = ['TanimotoKNNRegressor']
 
-#: Elements of the (queries × training set) similarity block computed at once (float32: 16 MB).
-_BLOCK_ELEMENTS = 1 << 22
+#: Elements of the (queries × training set) similarity block computed at once (float32: 4 MB).
+_BLOCK_ELEMENTS = 1 << 20
 
 
 class TanimotoKNNRegressor(RegressorMixin, BaseEstimator):

@@ -1,6 +1,7 @@
 """Featurisation: SMILES parsing, Morgan fingerprints, descriptors and the FingerprintTransformer step."""
 from __future__ import annotations
 
+import multiprocessing
 import pickle
 
 import numpy as np
@@ -115,6 +116,21 @@ def test_transformer_chunks_and_reports_positions(smiles, monkeypatch, n_jobs):
         step.transform(data)
     assert info.value.position == 30
     assert data == before
+
+
+def _featurise_in_child(smiles):
+    features.CHUNK_SIZE = 7
+    assert FingerprintTransformer(n_jobs=2).transform(smiles).shape == (len(smiles), 256)
+
+
+def test_worker_pool_lets_a_child_process_exit(smiles):
+    """Scoring inside a multiprocessing child (a Parsl worker, say) must not leave it hanging at exit."""
+    process = multiprocessing.get_context('fork').Process(target=_featurise_in_child, args=(smiles[:20],))
+    process.start()
+    process.join(timeout=60)
+    if process.is_alive():
+        process.kill()
+    assert process.exitcode == 0
 
 
 def test_transformer_rejects_wrong_shapes():
