@@ -17,8 +17,13 @@ class InvalidIdentifierError(ExamolError, ValueError):
     def __init__(self, identifier: str, position: int | None = None, reason: str = 'could not be parsed'):
         self.identifier = identifier
         self.position = position
+        self.reason = reason
         where = '' if position is None else f' at position {position}'
         super().__init__(f'Molecule {identifier!r}{where} {reason}')
+
+    def __reduce__(self):
+        # Errors raised on a worker travel back pickled: rebuild from the parts, not the message
+        return type(self), (self.identifier, self.position, self.reason)
 
 
 class MissingDataError(ExamolError, ValueError):

@@ -81,3 +81,12 @@ def test_written_file_has_ordinary_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_identifier_error_survives_pickling():
+    """Errors raised on a worker come back pickled and must read the same."""
+    import pickle
+    error = InvalidIdentifierError('C1CC', position=3)
+    again = pickle.loads(pickle.dumps(error))
+    assert str(again) == str(error) == "Molecule 'C1CC' at position 3 could not be parsed"
+    assert (again.identifier, again.position) == ('C1CC', 3)
