@@ -269,18 +269,19 @@ def size_sorted_order(n_atoms: np.ndarray, n_bonds: np.ndarray | None = None) ->
 
 
 def bucketed_batches(n_atoms: np.ndarray, batch_size: int, rng: np.random.Generator,
-                     batches_per_bucket: int = 8) -> list[np.ndarray]:
+                     batches_per_bucket: int = 8, n_bonds: np.ndarray | None = None) -> list[np.ndarray]:
     """Random batches (lists of indices) that each hold molecules of similar size.
 
-    Shuffle, sort each window of ``batches_per_bucket`` batches by size, cut it into batches and
-    shuffle the batches: every epoch sees different batches, yet each needs little padding.
+    Shuffle, sort each window of ``batches_per_bucket`` batches by size (atoms, then bonds), cut
+    it into batches and shuffle the batches: every epoch sees different batches, yet each needs
+    little padding.
     """
     order = rng.permutation(len(n_atoms))
     window = batch_size * batches_per_bucket
     batches = []
     for begin in range(0, len(order), window):
         chunk = order[begin:begin + window]
-        chunk = chunk[np.argsort(n_atoms[chunk], kind='stable')]
+        chunk = chunk[size_sorted_order(n_atoms[chunk], None if n_bonds is None else n_bonds[chunk])]
         batches.extend(chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size))
     rng.shuffle(batches)
     return batches

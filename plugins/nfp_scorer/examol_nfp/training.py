@@ -1,9 +1,10 @@
 """Training and inference loops over padded NumPy batches (runs where retrain and score run).
 
 Batches come from :class:`~examol_nfp.data.PackedGraphs` with vectorised NumPy indexing: the
-only Python work per batch is a handful of NumPy calls, never a loop over molecules. Training
-batches group molecules of similar size (less padding, less wasted compute); inference sorts
-molecules by size and restores the input order afterwards.
+only Python work per batch is a handful of NumPy calls and one call of a compiled function,
+never a loop over molecules. Training batches group molecules of similar size (less padding,
+less wasted compute); inference sorts molecules by size, runs two batches at once and restores
+the input order afterwards.
 """
 from __future__ import annotations
 
@@ -39,29 +40,22 @@ CONCURRENT_BATCHES = 2
 """Batches run at once during inference. TensorFlow shares one thread pool between them, so this
 fills idle cores between small operations rather than adding threads that compete."""
 
-__all__ = ['masked_mean_squared_error', 'masked_mean_squared_error_of_sum', 'make_predict_function', 'predict', 'train', 'initialise_scales',
-           'TrainingGuard', 'TrainingDivergedError', 'BATCH_SIGNATURE']
+__all__ = ['masked_mean_squared_error', 'make_predict_function', 'predict', 'train', 'initialise_scales', 'BestEpoch',
+           'cosine_schedule', 'TrainingDivergedError', 'BATCH_SIGNATURE']
 
 
 def masked_mean_squared_error(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
     """Mean squared error over the known labels only: NaN labels contribute nothing.
 
-    Lets a record with only some levels of fidelity train the outputs it has.
+    Lets a record with only some levels of fidelity train the outputs it has. A Keras loss, for
+    those who fit the network with ``model.fit``; :func:`train` computes the same quantity.
     """
-    y_true = tf.cast(y_true, y_pred.dtype)
-    known = tf.math.is_finite(y_true)
-    error = tf.where(known, y_pred - tf.where(known, y_true, tf.zeros_like(y_true)), tf.zeros_like(y_pred))
-    count = tf.reduce_sum(tf.cast(known, y_pred.dtype))
-    return tf.reduce_sum(tf.square(error)) / tf.maximum(count, 1.)
+    sse, count = _squared_errors(tf.cast(y_true, y_pred.dtype), y_pred, sum_outputs=False)
+    return sse / tf.maximum(count, 1.)
 
 
 def _call_model(model: tf.keras.Model, batch: dict[str, tf.Tensor]) -> tf.Tensor:
     return model(batch, training=False)
-
-
-def masked_mean_squared_error_of_sum(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
-    """:func:`masked_mean_squared_error` between one label column and the sum of every output."""
-    return masked_mean_squared_error(y_true, tf.reduce_sum(y_pred, axis=-1, keepdims=True))
 
 
 def make_predict_function(model: tf.keras.Model) -> Callable[[dict[str, np.ndarray]], tf.Tensor]:
@@ -121,104 +115,73 @@ class TrainingDivergedError(ExamolError, RuntimeError):
     """Training never reached a finite loss (learning rate too high, or labels far off scale)."""
 
 
-class TrainingGuard(tf.keras.callbacks.Callback):
-    """Keep the best epoch's weights and stop on patience, on a wall-clock timeout or on a non-finite loss.
+class BestEpoch:
+    """Track the best epoch's weights and decide when to stop for lack of improvement.
 
-    One callback rather than Keras' ``EarlyStopping`` + ``TerminateOnNaN``: those would restore
-    the first epoch's weights even if its loss was NaN.
+    Non-finite losses never count as the best, so a run that diverges keeps the last good weights.
 
     Args:
-        monitor: Log entry to minimise (``val_loss`` or ``loss``).
         patience: Epochs without improvement before stopping (``None``: never).
-        timeout: Seconds of training before stopping (checked after each batch).
     """
 
-    def __init__(self, monitor: str, patience: int | None, timeout: float | None):
-        super().__init__()
-        self.monitor = monitor
+    def __init__(self, patience: int | None):
         self.patience = patience
-        self.timeout = math.inf if timeout is None else timeout
-        self.on_train_begin()
-
-    def on_train_begin(self, logs=None):
-        self.start = time.perf_counter()
         self.best = math.inf
-        self.best_weights: list[np.ndarray] | None = None
-        self.best_epoch: int | None = None
+        self.epoch: int | None = None
+        self.weights: list[np.ndarray] | None = None
         self.wait = 0
-        self.timed_out = self.diverged = False
 
-    def on_train_batch_end(self, batch, logs=None):
-        loss = (logs or {}).get('loss')
-        if loss is not None and not math.isfinite(float(loss)):
-            self.diverged = True
-            self.model.stop_training = True
-        if time.perf_counter() - self.start > self.timeout:
-            self.timed_out = True
-            self.model.stop_training = True
-
-    def on_epoch_end(self, epoch, logs=None):
-        value = (logs or {}).get(self.monitor)
-        if value is not None and math.isfinite(float(value)) and float(value) < self.best:
-            self.best = float(value)
-            self.best_weights = self.model.get_weights()
-            self.best_epoch = epoch
-            self.wait = 0
-            return
+    def update(self, epoch: int, value: float, get_weights: Callable[[], list[np.ndarray]]) -> bool:
+        """Record an epoch's monitored loss; returns whether training should stop."""
+        if math.isfinite(value) and value < self.best:
+            self.best, self.epoch, self.weights, self.wait = value, epoch, get_weights(), 0
+            return False
         self.wait += 1
-        if self.patience is not None and self.wait >= self.patience:
-            self.model.stop_training = True
-
-    def on_train_end(self, logs=None):
-        if self.best_weights is not None:
-            self.model.set_weights(self.best_weights)
+        return self.patience is not None and self.wait >= self.patience
 
 
-class EpochTimer(tf.keras.callbacks.Callback):
-    """Adds ``epoch_time`` (wall-clock seconds) and ``epoch_cpu_time`` (CPU seconds of this process) to the logs."""
+def cosine_schedule(learning_rate: float, num_epochs: int) -> Callable[[int], float]:
+    """Learning rate per epoch: cosine decay from ``learning_rate`` to 1% of it over ``num_epochs``."""
+    floor = 0.01 * learning_rate
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-        self._cpu = time.process_time()
+    def schedule(epoch: int) -> float:
+        return floor + 0.5 * (learning_rate - floor) * (1 + math.cos(math.pi * epoch / max(num_epochs, 1)))
 
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            logs['epoch_time'] = time.perf_counter() - self._start
-            logs['epoch_cpu_time'] = time.process_time() - self._cpu
+    return schedule
 
 
-def _dataset(make_batches: Callable[[], Any], packed: PackedGraphs, labels: np.ndarray) -> tf.data.Dataset:
-    """A dataset of padded batches; ``make_batches()`` is called again for every epoch."""
-    labels = labels.astype(np.float32)
-
-    def generate():
-        for indices in make_batches():
-            yield packed.batch(indices), labels[indices]
-
-    signature = (BATCH_SIGNATURE, tf.TensorSpec((None, labels.shape[1]), tf.float32))
-    return tf.data.Dataset.from_generator(generate, output_signature=signature).prefetch(2)
+def _squared_errors(y_true: tf.Tensor, y_pred: tf.Tensor, sum_outputs: bool) -> tuple[tf.Tensor, tf.Tensor]:
+    """Sum of squared errors over known labels, and how many labels were known."""
+    if sum_outputs:
+        y_pred = tf.reduce_sum(y_pred, axis=-1, keepdims=True)
+    known = tf.math.is_finite(y_true)
+    error = tf.where(known, y_pred - tf.where(known, y_true, tf.zeros_like(y_true)), tf.zeros_like(y_pred))
+    return tf.reduce_sum(tf.square(error)), tf.reduce_sum(tf.cast(known, y_pred.dtype))
 
 
 def train(model: tf.keras.Model, packed: PackedGraphs, labels: np.ndarray, *, num_epochs: int, batch_size: int,
           validation_split: float, learning_rate: float, patience: int | None, timeout: float | None,
           verbose: bool, sum_outputs: bool = False, rng: np.random.Generator | None = None) -> dict[str, list[float]]:
-    """Fit a network in place, restoring the weights of its best epoch.
+    """Fit a network in place with Adam, keeping the weights of its best epoch.
 
-    The learning rate follows a cosine decay from ``learning_rate`` to 1% of it over
-    ``num_epochs``. Training stops after ``patience`` epochs without improvement, after
-    ``timeout`` seconds, or when the loss becomes NaN; the best epoch's weights are kept. The monitored loss is the validation loss when a validation set is held out
-    (``validation_split`` of the records, if that leaves at least one record on each side),
-    otherwise the training loss.
+    A plain loop over padded NumPy batches calling one compiled training step: no
+    ``tf.data`` pipeline and no per-batch Keras callbacks. The learning rate follows
+    :func:`cosine_schedule`. Training stops after ``patience`` epochs without improvement, after
+    ``timeout`` seconds (checked after each batch) or when the loss becomes NaN or infinite. The
+    monitored loss is the validation loss when a validation set is held out (``validation_split``
+    of the records, if that leaves at least one record on each side), otherwise the training loss.
+    Losses are mean squared errors over the known (non-NaN) labels of the whole epoch.
 
     Args:
         labels: ``(n, outputs)`` targets, NaN where unknown; ``(n, 1)`` with ``sum_outputs``.
         sum_outputs: Fit the sum of the network's outputs to the single label column.
     Returns:
-        The Keras history: ``loss`` (and ``val_loss``), ``lr``, ``epoch_time`` and ``epoch_cpu_time`` per epoch.
+        The history: ``loss`` (and ``val_loss``), ``lr``, ``epoch_time`` and ``epoch_cpu_time`` per epoch.
     Raises:
         TrainingDivergedError: no epoch ended with a finite loss.
     """
     rng = np.random.default_rng() if rng is None else rng
+    labels = np.asarray(labels, dtype=np.float32)
     n = len(packed)
     num_val = int(n * validation_split)
     order = rng.permutation(n)
@@ -226,37 +189,77 @@ def train(model: tf.keras.Model, packed: PackedGraphs, labels: np.ndarray, *, nu
         train_idx, val_idx = order, order[:0]
     else:
         train_idx, val_idx = np.sort(order[num_val:]), np.sort(order[:num_val])
-    train_set = packed.subset(train_idx)
-    train_labels = labels[train_idx]
-    train_data = _dataset(lambda: bucketed_batches(train_set.n_atoms, batch_size, rng), train_set, train_labels)
-    val_data = None
+    train_set, train_labels = packed.subset(train_idx), labels[train_idx]
+    val_batches = []
     if len(val_idx):
-        val_set = packed.subset(val_idx)
+        val_set, val_labels = packed.subset(val_idx), labels[val_idx]
         val_order = size_sorted_order(val_set.n_atoms, val_set.n_bonds)
-        val_batches = [val_order[i:i + batch_size] for i in range(0, len(val_order), batch_size)]
-        val_data = _dataset(lambda: val_batches, val_set, labels[val_idx])
+        val_batches = [(val_set.batch(i), val_labels[i])
+                       for i in (val_order[j:j + batch_size] for j in range(0, len(val_order), batch_size))]
+    monitor = 'val_loss' if val_batches else 'loss'
 
-    monitor = 'val_loss' if val_data is not None else 'loss'
-    floor = 0.01 * learning_rate
+    optimizer = tf.keras.optimizers.Adam(learning_rate)
+    label_spec = tf.TensorSpec((None, labels.shape[1]), tf.float32)
 
-    def schedule(epoch: int, lr: float) -> float:
-        return floor + 0.5 * (learning_rate - floor) * (1 + math.cos(math.pi * epoch / max(num_epochs, 1)))
+    @tf.function(input_signature=[BATCH_SIGNATURE, label_spec])
+    def train_step(batch, y):
+        with tf.GradientTape() as tape:
+            sse, count = _squared_errors(y, model(batch, training=True), sum_outputs)
+            loss = sse / tf.maximum(count, 1.)
+            if model.losses:
+                loss += tf.add_n(model.losses)
+        gradients = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+        return sse, count
 
-    guard = TrainingGuard(monitor, patience, timeout)
-    callbacks = [EpochTimer(), tf.keras.callbacks.LearningRateScheduler(schedule), guard]
-    loss = masked_mean_squared_error_of_sum if sum_outputs else masked_mean_squared_error
-    model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate), loss=loss)
-    result = model.fit(train_data, validation_data=val_data, epochs=num_epochs, callbacks=callbacks,
-                       verbose=2 if verbose else 0)
-    if guard.best_weights is None:
+    @tf.function(input_signature=[BATCH_SIGNATURE, label_spec])
+    def eval_step(batch, y):
+        return _squared_errors(y, model(batch, training=False), sum_outputs)
+
+    schedule = cosine_schedule(learning_rate, num_epochs)
+    best = BestEpoch(patience)
+    history: dict[str, list[float]] = {'loss': [], **({'val_loss': []} if val_batches else {}), 'lr': [],
+                                       'epoch_time': [], 'epoch_cpu_time': []}
+    deadline = time.perf_counter() + (math.inf if timeout is None else timeout)
+    timed_out = diverged = False
+    for epoch in range(num_epochs):
+        start, cpu = time.perf_counter(), time.process_time()
+        lr = schedule(epoch)
+        optimizer.learning_rate.assign(lr)
+        sse_total = count_total = 0.
+        for indices in bucketed_batches(train_set.n_atoms, batch_size, rng, n_bonds=train_set.n_bonds):
+            sse, count = train_step(train_set.batch(indices), train_labels[indices])
+            sse_total += float(sse)
+            count_total += float(count)
+            if not math.isfinite(sse_total):
+                diverged = True
+                break
+            if time.perf_counter() > deadline:
+                timed_out = True
+                break
+        epoch_loss = sse_total / max(count_total, 1.)
+        history['loss'].append(epoch_loss)
+        if val_batches:
+            totals = np.array([[float(v) for v in eval_step(b, y)] for b, y in val_batches]).sum(axis=0)
+            history['val_loss'].append(totals[0] / max(totals[1], 1.))
+        history['lr'].append(lr)
+        history['epoch_time'].append(time.perf_counter() - start)
+        history['epoch_cpu_time'].append(time.process_time() - cpu)
+        if verbose:
+            shown = ', '.join(f'{key}={values[-1]:.4g}' for key, values in history.items())
+            print(f'Epoch {epoch + 1}/{num_epochs}: {shown}', flush=True)
+        stop = best.update(epoch, history[monitor][-1], model.get_weights)
+        if stop or timed_out or diverged:
+            break
+
+    if best.weights is None:
         raise TrainingDivergedError(f'Training diverged: the {monitor} was never finite (learning_rate={learning_rate}, '
-                                    f'{len(result.epoch)} epoch(s)). Lower the learning rate or check the labels')
-    if guard.timed_out:
-        logger.warning(f'Training stopped by the timeout of {timeout} s after {len(result.epoch)} epoch(s); '
-                       f'kept the weights of epoch {guard.best_epoch + 1}')
-    elif guard.diverged:
-        logger.warning(f'Training stopped at epoch {len(result.epoch)}: the loss became NaN or infinite; '
-                       f'kept the weights of epoch {guard.best_epoch + 1}')
-    history = {key: [float(v) for v in values] for key, values in result.history.items()}
+                                    f'{len(history["loss"])} epoch(s)). Lower the learning rate or check the labels')
+    model.set_weights(best.weights)
+    if timed_out:
+        logger.warning(f'Training stopped by the timeout of {timeout} s after {len(history["loss"])} epoch(s); '
+                       f'kept the weights of epoch {best.epoch + 1}')
+    elif diverged:
+        logger.warning(f'Training stopped at epoch {len(history["loss"])}: the loss became NaN or infinite; '
+                       f'kept the weights of epoch {best.epoch + 1}')
     return history
-

@@ -197,38 +197,35 @@ def test_divergence_is_reported(scorer, graphs, labels, tiny):
         scorer.retrain(tiny().to_json(), graphs, labels * 1e3, num_epochs=3, batch_size=8, learning_rate=1e4)
 
 
-class _FakeModel:
-    def __init__(self):
-        self.stop_training = False
-        self.weights = [np.zeros(1)]
-
-    def get_weights(self):
-        return [w.copy() for w in self.weights]
-
-    def set_weights(self, weights):
-        self.weights = weights
-
-
 @pytest.mark.parametrize('losses, patience, stopped_at, best', [
     ([3., 2., 2.5, 2.6, 1.], 2, 3, 1),
     ([np.nan, 2., 2.5, 1.], None, 3, 3),
     ([3., 3., 3.], 0, 1, 0),
+    ([np.inf, np.nan], None, 1, None),
 ])
 def test_early_stopping_keeps_best_finite_epoch(losses, patience, stopped_at, best):
-    from examol_nfp.training import TrainingGuard
+    from examol_nfp.training import BestEpoch
 
-    guard = TrainingGuard('val_loss', patience=patience, timeout=None)
-    model = _FakeModel()
-    guard.set_model(model)
-    guard.on_train_begin()
+    tracker = BestEpoch(patience)
     for epoch, value in enumerate(losses):
-        model.weights = [np.full(1, epoch)]
-        guard.on_epoch_end(epoch, {'val_loss': value})
-        if model.stop_training:
+        if tracker.update(epoch, value, lambda e=epoch: [np.full(1, e)]):
             break
     assert epoch == stopped_at
-    guard.on_train_end()
-    assert model.weights[0][0] == best
+    assert tracker.epoch == best
+    assert (tracker.weights is None) if best is None else tracker.weights[0][0] == best
+
+
+def test_cosine_schedule():
+    from examol_nfp.training import cosine_schedule
+
+    rates = [cosine_schedule(1e-3, 10)(e) for e in range(10)]
+    assert rates[0] == pytest.approx(1e-3) and all(a > b for a, b in zip(rates, rates[1:])) and rates[-1] > 1e-5
+
+
+def test_verbose_prints_epochs(scorer, graphs, labels, tiny, capsys):
+    scorer.retrain(tiny().to_json(), graphs, labels, num_epochs=2, batch_size=8, verbose=True)
+    out = capsys.readouterr().out
+    assert 'Epoch 1/2: loss=' in out and 'val_loss=' in out and 'Epoch 2/2' in out
 
 
 def test_save_and_load(scorer, trained, graphs, tmp_path):
