@@ -6,9 +6,9 @@ resolves ``tf.keras``. Importing this package sets that variable (unless the use
 import ``examol_nfp`` before TensorFlow. If TensorFlow already runs Keras 3, the modules that
 need it raise :class:`KerasVersionError` explaining what to do.
 
-Importing this package does not import TensorFlow: the scorer, the network and the message are
-loaded on first use (``from examol_nfp import NFPScorer`` does import TensorFlow only when a
-method needs it).
+Importing this package does not import TensorFlow, nor does registering the plugin, importing
+:class:`NFPScorer` or turning records into graphs: TensorFlow is imported when a network is
+built, trained or run.
 """
 from __future__ import annotations
 
@@ -32,8 +32,11 @@ def _keras_problem() -> str | None:
     """Why ``tf.keras`` is not usable by nfp, or ``None`` when it is Keras 2 (tf-keras)."""
     import tensorflow as tf
 
-    if tf.keras.layers.Layer.__module__.startswith('tf_keras.'):
-        return None
+    try:
+        if tf.keras.layers.Layer.__module__.startswith('tf_keras.'):
+            return None
+    except ImportError as exc:  # TF_USE_LEGACY_KERAS=1 without the tf-keras package
+        return f'tf.keras could not be loaded ({exc}); install "tf-keras" matching TensorFlow {tf.__version__}.'
     version = tf.keras.version() if hasattr(tf.keras, 'version') else '?'
     return (f'tf.keras is Keras {version}, but nfp needs Keras 2 (the tf-keras package). Install '
             '"tf-keras" matching your TensorFlow version and set TF_USE_LEGACY_KERAS=1 before TensorFlow is '
