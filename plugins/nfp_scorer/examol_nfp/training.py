@@ -210,11 +210,11 @@ def train(model: tf.keras.Model, packed: PackedGraphs, labels: np.ndarray, *, nu
                 loss += tf.add_n(model.losses)
         gradients = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(gradients, model.trainable_variables))
-        return sse, count
+        return tf.stack([sse, count])
 
     @tf.function(input_signature=[BATCH_SIGNATURE, label_spec])
     def eval_step(batch, y):
-        return _squared_errors(y, model(batch, training=False), sum_outputs)
+        return tf.stack(_squared_errors(y, model(batch, training=False), sum_outputs))
 
     schedule = cosine_schedule(learning_rate, num_epochs)
     best = BestEpoch(patience)
@@ -228,7 +228,7 @@ def train(model: tf.keras.Model, packed: PackedGraphs, labels: np.ndarray, *, nu
         optimizer.learning_rate.assign(lr)
         sse_total = count_total = 0.
         for indices in bucketed_batches(train_set.n_atoms, batch_size, rng, n_bonds=train_set.n_bonds):
-            sse, count = train_step(train_set.batch(indices), train_labels[indices])
+            sse, count = train_step(train_set.batch(indices), train_labels[indices]).numpy()
             sse_total += float(sse)
             count_total += float(count)
             if not math.isfinite(sse_total):
@@ -240,7 +240,7 @@ def train(model: tf.keras.Model, packed: PackedGraphs, labels: np.ndarray, *, nu
         epoch_loss = sse_total / max(count_total, 1.)
         history['loss'].append(epoch_loss)
         if val_batches:
-            totals = np.array([[float(v) for v in eval_step(b, y)] for b, y in val_batches]).sum(axis=0)
+            totals = np.sum([eval_step(b, y).numpy() for b, y in val_batches], axis=0, dtype=float)
             history['val_loss'].append(totals[0] / max(totals[1], 1.))
         history['lr'].append(lr)
         history['epoch_time'].append(time.perf_counter() - start)
