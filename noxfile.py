@@ -19,7 +19,7 @@ PLUGINS = {
     'nfp': 'plugins/nfp_scorer',
     'xtb': 'plugins/xtb_simulator',
 }
-QUIET_TF = {'TF_CPP_MIN_LOG_LEVEL': '2', 'CUDA_VISIBLE_DEVICES': '', 'OMP_NUM_THREADS': '1'}
+QUIET_TF = {'TF_CPP_MIN_LOG_LEVEL': '2', 'CUDA_VISIBLE_DEVICES': '', 'OMP_NUM_THREADS': '1', 'TF_USE_LEGACY_KERAS': '1'}
 PYTEST = ('pytest', '--import-mode=importlib', '-p', 'no:cacheprovider')
 
 
