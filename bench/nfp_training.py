@@ -27,7 +27,7 @@ import examol_nfp  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is 
 import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_SMILES = '../shared/data/redoxmers-search-space.smi'
+DEFAULT_SMILES = 'examol_core/data/search-space.smi'  # a copy of ../shared/data/redoxmers-search-space.smi
 
 
 def peak_memory_mb() -> float:

@@ -40,7 +40,8 @@ from rdkit.Chem import rdMolDescriptors
 from sklearn.neighbors import KNeighborsRegressor
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_SMILES = (ROOT / '..' / 'shared' / 'data' / 'redoxmers-search-space.smi').resolve()
+# The same 1,000 molecules as ../shared/data/redoxmers-search-space.smi, shipped with the core
+DEFAULT_SMILES = ROOT / 'examol_core' / 'data' / 'search-space.smi'
 LENGTH, RADIUS, NEIGHBOURS = 256, 4, 2
 
 
