@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import nullcontext
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -147,6 +148,18 @@ class RDKitScorer(MultiFidelityScorer):
         """The trained model: the pipeline, or the list of one pipeline per level, returned by :meth:`retrain`."""
         _as_levels(update_msg, 'update message')
         return update_msg
+
+    def save_model(self, model: ModelType, directory: Path) -> None:
+        """Write the model into ``directory`` as skops + JSON (see :mod:`examol_rdkit.persistence`)."""
+        from examol_rdkit.persistence import save_model
+
+        save_model(model, directory)
+
+    def load_model(self, directory: Path) -> ModelType:
+        """Read a model written by :meth:`save_model`, trusting only :data:`examol_rdkit.TRUSTED_TYPES`."""
+        from examol_rdkit.persistence import load_model
+
+        return load_model(directory)
 
     # Worker side
 
