@@ -19,6 +19,7 @@ from examol_core.colmena import (
     make_methods,
     retrain_task,
     start_task_server,
+    wait_all,
 )
 from examol_core.colmena.methods import EnsembleMessage, score_smiles_task
 from examol_core.errors import ShapeMismatchError
@@ -82,6 +83,24 @@ def test_retrain_and_score_match_in_process(savetoy, data):
     expected = scorer.score(scorer.prepare_message(expected_model), inputs)
     np.testing.assert_array_equal(scores.mean, expected)
     assert scores.std is None and not scores.missing.any()
+
+
+def test_local_server_with_several_workers_keeps_results_intact(savetoy, data):
+    """Results finishing at once on several threads must not interleave on the result pipe."""
+    records, inputs, outputs = data
+    scorer = savetoy.SaveableLookupScorer()
+    methods = make_methods(scorer)
+    model = _in_process(scorer, savetoy.LookupModel(), inputs, outputs)
+    # Results of several kB (more than one atomic pipe write), but few enough that the pipes never fill
+    # while this thread is still submitting
+    many = list(inputs) * 40
+    expected = scorer.score(scorer.prepare_message(model), many)
+    with start_task_server(methods, local=True, workers=4) as server:
+        client = ScorerClient(server.queues, scorer, methods)
+        jobs = [client.submit_score(model, many, chunk_size=240) for _ in range(2)]
+        wait_all(jobs, timeout=60, check_alive=server.check_alive)
+        for job in jobs:
+            np.testing.assert_array_equal(job.collect().mean, expected)
 
 
 def test_multifidelity_through_the_queues(savetoy):

@@ -14,6 +14,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -206,7 +207,16 @@ def _task_server_classes() -> tuple[type, type]:
             super()._setup()
 
     class SteeredLocalTaskServer(_SteeredMixin, LocalTaskServer):
-        """Colmena's local task server (threads in a child process)."""
+        """Colmena's local task server (threads in a child process), safe with several workers.
+
+        Colmena sends each result from the thread that finished it; concurrent writes to the result
+        pipe interleave and corrupt the queue, so results are sent one at a time here.
+        """
+
+        def perform_callback(self, future, result, topic):
+            lock = self.__dict__.setdefault('_examol_send_lock', threading.Lock())
+            with lock:
+                super().perform_callback(future, result, topic)
 
     return QuietParslTaskServer, SteeredLocalTaskServer
 
