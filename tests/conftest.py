@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 TOY_PLUGIN = Path(__file__).parent / 'toy_plugin'
+COLMENA_SUPPORT = Path(__file__).parent / 'colmena_support'
 
 
 @pytest.fixture(scope='session')
@@ -18,3 +19,20 @@ def toy_module():
         yield examol_toy
     finally:
         sys.path.remove(str(TOY_PLUGIN))
+
+
+@pytest.fixture
+def savetoy(monkeypatch):
+    """The saveable toy scorer, registered as ``savetoy`` for the duration of a test."""
+    from examol_core import plugins
+
+    for path in (TOY_PLUGIN, COLMENA_SUPPORT):
+        monkeypatch.syspath_prepend(str(path))
+    import examol_savetoy
+
+    pm = plugins.get_plugin_manager()
+    if not pm.has_plugin('savetoy'):
+        pm.register(examol_savetoy, name='savetoy')
+    yield examol_savetoy
+    if pm.has_plugin('savetoy'):
+        pm.unregister(name='savetoy')

@@ -13,31 +13,15 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from examol_core import MoleculeRecord, plugins
+from examol_core import MoleculeRecord
 from examol_core.cli import app, parse_settings
 from examol_core.modelfile import load_model_file
 from examol_core.multifi import collect_outputs
 from examol_core.records import write_records
 from examol_core.testing import FIDELITIES, REFERENCE_SMILES, make_reference_records
 
-SUPPORT = [Path(__file__).parent / 'toy_plugin', Path(__file__).parent / 'colmena_support']
 TOP = 'oxidation_potential/high-adiabatic'
 LOWER = ['oxidation_potential/low-vertical', 'oxidation_potential/medium-vertical']
-
-
-@pytest.fixture
-def savetoy(monkeypatch):
-    """The saveable toy scorer, registered as ``savetoy`` for the duration of a test."""
-    for path in SUPPORT:
-        monkeypatch.syspath_prepend(str(path))
-    import examol_savetoy
-
-    pm = plugins.get_plugin_manager()
-    if not pm.has_plugin('savetoy'):
-        pm.register(examol_savetoy, name='savetoy')
-    yield examol_savetoy
-    if pm.has_plugin('savetoy'):
-        pm.unregister(name='savetoy')
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from examol_core import plugins
 from examol_core.colmena import (
     IncompleteJobError,
     ScorerClient,
@@ -25,23 +24,6 @@ from examol_core.colmena.methods import EnsembleMessage, score_smiles_task
 from examol_core.errors import ShapeMismatchError
 from examol_core.multifi import collect_outputs
 from examol_core.testing import FIDELITIES, REFERENCE_SMILES, make_reference_records
-
-SUPPORT = [Path(__file__).parent / 'toy_plugin', Path(__file__).parent / 'colmena_support']
-
-
-@pytest.fixture
-def savetoy(monkeypatch):
-    """The saveable toy scorer, registered as ``savetoy`` for the duration of a test."""
-    for path in SUPPORT:
-        monkeypatch.syspath_prepend(str(path))
-    import examol_savetoy
-
-    pm = plugins.get_plugin_manager()
-    if not pm.has_plugin('savetoy'):
-        pm.register(examol_savetoy, name='savetoy')
-    yield examol_savetoy
-    if pm.has_plugin('savetoy'):
-        pm.unregister(name='savetoy')
 
 
 @pytest.fixture

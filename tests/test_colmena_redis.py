@@ -6,13 +6,11 @@ unless ``EXAMOL_REQUIRE_REDIS=1`` (set by CI), which turns the skip into a failu
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from examol_core import plugins
 from examol_core.cli import app
 from examol_core.colmena import ScorerClient, make_methods, start_task_server
 from examol_core.colmena.config import redis_address
@@ -21,7 +19,6 @@ from examol_core.testing import FIDELITIES, make_reference_records
 
 pytestmark = pytest.mark.redis
 
-SUPPORT = [Path(__file__).parent / 'toy_plugin', Path(__file__).parent / 'colmena_support']
 REDIS_URL = os.environ.get('REDIS_URL', 'redis://127.0.0.1:6379')
 
 
@@ -39,20 +36,6 @@ def redis_url():
             pytest.fail(message + ' EXAMOL_REQUIRE_REDIS=1 requires this test to run.')
         pytest.skip(message)
     return REDIS_URL
-
-
-@pytest.fixture
-def savetoy(monkeypatch):
-    for path in SUPPORT:
-        monkeypatch.syspath_prepend(str(path))
-    import examol_savetoy
-
-    pm = plugins.get_plugin_manager()
-    if not pm.has_plugin('savetoy'):
-        pm.register(examol_savetoy, name='savetoy')
-    yield examol_savetoy
-    if pm.has_plugin('savetoy'):
-        pm.unregister(name='savetoy')
 
 
 def test_train_and_score_through_redis(redis_url, savetoy):

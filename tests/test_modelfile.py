@@ -14,23 +14,6 @@ from examol_core.errors import ExamolError, IncompatibleVersionError, UnknownPlu
 from examol_core.modelfile import FORMAT_VERSION, load_model_file, read_manifest, save_model_file
 from examol_core.testing import FIDELITIES, make_reference_records
 
-SUPPORT = [Path(__file__).parent / 'toy_plugin', Path(__file__).parent / 'colmena_support']
-
-
-@pytest.fixture
-def savetoy(monkeypatch):
-    """The saveable toy scorer, registered as ``savetoy`` for the duration of a test."""
-    for path in SUPPORT:
-        monkeypatch.syspath_prepend(str(path))
-    import examol_savetoy
-
-    pm = plugins.get_plugin_manager()
-    if not pm.has_plugin('savetoy'):
-        pm.register(examol_savetoy, name='savetoy')
-    yield examol_savetoy
-    if pm.has_plugin('savetoy'):
-        pm.unregister(name='savetoy')
-
 
 def _trained(module, records, seed=None):
     scorer = module.SaveableLookupScorer()
