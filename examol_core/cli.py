@@ -2,7 +2,8 @@
 
 ``examol plugins`` lists what is installed; ``examol train`` trains a model on a worker of a
 Colmena task server and saves it (:mod:`examol_core.modelfile`); ``examol score`` scores a
-SMILES file of any size in chunks across workers; ``examol model-info`` shows a model's manifest.
+SMILES file of any size in chunks across workers; ``examol model-info`` shows a model's manifest;
+``examol demo`` runs the active-learning demo (:mod:`examol_core.demo`).
 Heavy imports (Colmena, Parsl, plugins) happen inside the commands.
 """
 from __future__ import annotations
