@@ -182,7 +182,7 @@ class NFPScorer(MultiFidelityScorer):
                 lower_fidelities: np.ndarray | None = None, *, num_epochs: int = 32, batch_size: int = 32,
                 validation_split: float = 0.1, learning_rate: float = 1e-3, patience: int | None = 8,
                 timeout: float | None = None, verbose: bool = False) -> UpdateMessage:
-        """Train a network (may run on a remote worker); the weights of the best epoch are returned.
+        """Train a network (may run on a remote worker); the weights of the best validation epoch are returned.
 
         With ``lower_fidelities`` (``(n, k)``, NaN allowed) the network's ``k + 1`` outputs learn the
         lowest level and the deltas between successive levels; the loss ignores unknown (NaN)
@@ -200,6 +200,7 @@ class NFPScorer(MultiFidelityScorer):
             num_epochs: Maximum number of passes over the training set.
             batch_size: Molecules per gradient step.
             validation_split: Fraction of records held out to pick the best epoch and stop early.
+                With 0, the training loss decides when to stop and the last epoch's weights are kept.
             learning_rate: Initial learning rate of Adam; decays to 1% of it along a cosine.
             patience: Epochs without improvement before stopping (``None``: never stop early).
             timeout: Wall-clock limit in seconds (``None``: none); the best weights so far are kept.

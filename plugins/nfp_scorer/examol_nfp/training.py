@@ -167,20 +167,28 @@ def train(model: tf.keras.Model, packed: PackedGraphs, labels: np.ndarray, *, nu
     A plain loop over padded NumPy batches calling one compiled training step: no
     ``tf.data`` pipeline and no per-batch Keras callbacks. The learning rate follows
     :func:`cosine_schedule`. Training stops after ``patience`` epochs without improvement, after
-    ``timeout`` seconds (checked after each batch) or when the loss becomes NaN or infinite. The
-    monitored loss is the validation loss when a validation set is held out (``validation_split``
-    of the records, if that leaves at least one record on each side), otherwise the training loss.
+    ``timeout`` seconds (checked after each batch) or when the loss becomes NaN or infinite.
     Losses are mean squared errors over the known (non-NaN) labels of the whole epoch.
+
+    With a validation set (``validation_split`` of the records, if that leaves at least one record
+    on each side), the validation loss is monitored and the weights of its best epoch are kept.
+    Without one, the monitored training loss is averaged while the weights change within the
+    epoch, so it does not describe any one set of weights (at a high learning rate the weights
+    that end an epoch with a low running loss can be much worse): the weights of the last epoch
+    are kept, or those of the last finite epoch if training diverged.
 
     Args:
         labels: ``(n, outputs)`` targets, NaN where unknown; ``(n, 1)`` with ``sum_outputs``.
         sum_outputs: Fit the sum of the network's outputs to the single label column.
+        rng: Shuffles batches and picks the validation set (default: seeded from NumPy's global
+            random state, which ``tf.keras.utils.set_random_seed`` also seeds).
     Returns:
         The history: ``loss`` (and ``val_loss``), ``lr``, ``epoch_time`` and ``epoch_cpu_time`` per epoch.
     Raises:
         TrainingDivergedError: no epoch ended with a finite loss.
     """
-    rng = np.random.default_rng() if rng is None else rng
+    if rng is None:  # from NumPy's global state, so tf.keras.utils.set_random_seed makes runs repeatable
+        rng = np.random.default_rng(np.random.randint(2 ** 31 - 1))
     labels = np.asarray(labels, dtype=np.float32)
     n = len(packed)
     num_val = int(n * validation_split)
@@ -222,6 +230,7 @@ def train(model: tf.keras.Model, packed: PackedGraphs, labels: np.ndarray, *, nu
                                        'epoch_time': [], 'epoch_cpu_time': []}
     deadline = time.perf_counter() + (math.inf if timeout is None else timeout)
     timed_out = diverged = False
+    kept: tuple[int, list[np.ndarray]] | None = None  # (epoch, weights) to end with
     for epoch in range(num_epochs):
         start, cpu = time.perf_counter(), time.process_time()
         lr = schedule(epoch)
@@ -248,18 +257,31 @@ def train(model: tf.keras.Model, packed: PackedGraphs, labels: np.ndarray, *, nu
         if verbose:
             shown = ', '.join(f'{key}={values[-1]:.4g}' for key, values in history.items())
             print(f'Epoch {epoch + 1}/{num_epochs}: {shown}', flush=True)
-        stop = best.update(epoch, history[monitor][-1], model.get_weights)
+        if val_batches:
+            stop = best.update(epoch, history['val_loss'][-1], model.get_weights)
+        else:  # the training loss only decides when to stop; keep the latest finite weights
+            stop = best.update(epoch, epoch_loss, _no_weights)
+            weights = [] if diverged else model.get_weights()
+            if not diverged and all(np.isfinite(w).all() for w in weights):
+                kept = (epoch, weights)
         if stop or timed_out or diverged:
             break
 
-    if best.weights is None:
+    if val_batches and best.weights is not None:
+        kept = (best.epoch, best.weights)
+    if kept is None:
         raise TrainingDivergedError(f'Training diverged: the {monitor} was never finite (learning_rate={learning_rate}, '
                                     f'{len(history["loss"])} epoch(s)). Lower the learning rate or check the labels')
-    model.set_weights(best.weights)
+    model.set_weights(kept[1])
     if timed_out:
         logger.warning(f'Training stopped by the timeout of {timeout} s after {len(history["loss"])} epoch(s); '
-                       f'kept the weights of epoch {best.epoch + 1}')
+                       f'kept the weights of epoch {kept[0] + 1}')
     elif diverged:
         logger.warning(f'Training stopped at epoch {len(history["loss"])}: the loss became NaN or infinite; '
-                       f'kept the weights of epoch {best.epoch + 1}')
+                       f'kept the weights of epoch {kept[0] + 1}')
     return history
+
+
+def _no_weights() -> None:
+    """Stands in for ``get_weights`` when an epoch's weights are not worth a copy."""
+    return None
