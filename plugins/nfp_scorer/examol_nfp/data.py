@@ -13,9 +13,9 @@ A *graph dictionary* holds, for one molecule with hydrogens made explicit:
 
 Batches are built from a :class:`PackedGraphs` (every molecule's arrays concatenated once) with
 vectorised indexing, so building a batch costs a few NumPy calls whatever its size. In a padded
-batch, atoms are padded to one more than the largest molecule so that every molecule has at
-least one padding atom, and padding bonds connect that padding atom to itself: messages from
-padding never reach a real atom, and a molecule's prediction does not depend on its batch.
+batch, padding bonds connect the last atom column to itself, and that column is padding in every
+row with padding bonds (atoms get one extra column when needed): messages from padding never
+reach a real atom, and a molecule's prediction does not depend on its batch.
 """
 from __future__ import annotations
 
@@ -225,19 +225,23 @@ class PackedGraphs:
     def batch(self, indices: np.ndarray) -> dict[str, np.ndarray]:
         """A padded batch of the molecules at ``indices``, ready for the network.
 
-        Atoms are padded to one more than the largest molecule, so index ``max_atoms`` is padding
-        in every row; padding bonds (type 0) connect that padding atom to itself.
+        Padding bonds (type 0) connect the last atom column to itself, and that column is padding
+        in every row that has padding bonds: atoms are padded to the largest molecule, plus one
+        column when a molecule of that size has fewer bonds than the batch's most (rare once
+        batches are sorted by size).
 
         Returns:
-            ``atom`` ``(b, max_atoms + 1)``, ``bond`` ``(b, max_bonds)`` and ``connectivity``
-            ``(b, max_bonds, 2)``, all ``int32``.
+            ``atom`` ``(b, width)`` with ``width`` = ``max_atoms`` or ``max_atoms + 1``, ``bond``
+            ``(b, max_bonds)`` and ``connectivity`` ``(b, max_bonds, 2)``, all ``int32``.
         """
         indices = np.asarray(indices, dtype=np.int64)
         size = len(indices)
         n_atoms = self.n_atoms[indices]
         n_bonds = self.n_bonds[indices]
-        width_atoms = int(n_atoms.max(initial=0)) + 1
         width_bonds = max(int(n_bonds.max(initial=0)), 1)
+        # Padding bonds point at the last atom column, which must be padding in their rows: one
+        # extra column only when a molecule as wide as the batch also has padding bonds
+        width_atoms = max(int(n_atoms.max(initial=0)), int((n_atoms[n_bonds < width_bonds] + 1).max(initial=1)))
 
         atom = np.zeros((size, width_atoms), dtype=np.int32)
         rows = np.repeat(np.arange(size), n_atoms)

@@ -67,10 +67,11 @@ def test_unknown_input_type():
 
 def test_batch_layout(graphs):
     packed = PackedGraphs.from_graphs(graphs)
-    indices = np.array([3, 0, 5])
+    indices = np.array([5, 0, 7])
     batch = packed.batch(indices)
     n_atoms = packed.n_atoms[indices]
     n_bonds = packed.n_bonds[indices]
+    assert n_atoms[2] == n_atoms.max() and n_bonds[2] < n_bonds.max(), 'the widest molecule has padding bonds'
     width = n_atoms.max() + 1
     assert batch['atom'].shape == (3, width), 'one padding atom beyond the largest molecule'
     assert batch['bond'].shape == (3, n_bonds.max())
@@ -83,6 +84,18 @@ def test_batch_layout(graphs):
         assert (batch['bond'][row, n_bonds[row]:] == 0).all()
         assert np.array_equal(batch['connectivity'][row, :n_bonds[row]], graph['connectivity'])
         assert (batch['connectivity'][row, n_bonds[row]:] == width - 1).all(), 'padding bonds stay in padding'
+
+
+def test_no_extra_padding_atom_when_the_widest_molecule_has_the_most_bonds(graphs):
+    packed = PackedGraphs.from_graphs(graphs)
+    order = np.lexsort((packed.n_bonds, packed.n_atoms))
+    indices = order[-3:]
+    n_atoms, n_bonds = packed.n_atoms[indices], packed.n_bonds[indices]
+    assert n_bonds[n_atoms == n_atoms.max()].min() == n_bonds.max()
+    batch = packed.batch(indices)
+    assert batch['atom'].shape == (3, n_atoms.max()), 'every padding bond already lands on padding'
+    for row in range(3):
+        assert (batch['connectivity'][row, n_bonds[row]:] >= n_atoms[row]).all()
 
 
 def test_subset_and_pickle(graphs):
