@@ -273,7 +273,7 @@ def size_sorted_order(n_atoms: np.ndarray, n_bonds: np.ndarray | None = None) ->
 
 
 def bucketed_batches(n_atoms: np.ndarray, batch_size: int, rng: np.random.Generator,
-                     batches_per_bucket: int = 16, n_bonds: np.ndarray | None = None) -> list[np.ndarray]:
+                     batches_per_bucket: int = 32, n_bonds: np.ndarray | None = None) -> list[np.ndarray]:
     """Random batches (lists of indices) that each hold molecules of similar size.
 
     Shuffle, sort each window of ``batches_per_bucket`` batches by size (atoms, then bonds), cut
