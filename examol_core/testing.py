@@ -108,10 +108,14 @@ def _roundtrip(obj: Any) -> Any:
     return pickle.loads(pickle.dumps(obj))
 
 
+def _training_data(case: ScorerCase, records: Sequence[MoleculeRecord]) -> tuple[Any, np.ndarray]:
+    """The scorer's inputs for ``records`` and their top-level labels."""
+    return case.scorer.transform_inputs(records), case.scorer.transform_outputs(records, FIDELITIES[-1])
+
+
 def _train(case: ScorerCase, records: Sequence[MoleculeRecord], lower: bool = False) -> tuple[Any, Any]:
     scorer = case.scorer
-    inputs = scorer.transform_inputs(records)
-    outputs = scorer.transform_outputs(records, FIDELITIES[-1])
+    inputs, outputs = _training_data(case, records)
     model = case.make_model()
     msg = _roundtrip(scorer.prepare_message(model, training=True))
     kwargs = dict(case.retrain_kwargs)
@@ -167,8 +171,7 @@ def check_pure_functions(case: ScorerCase) -> None:
     """retrain and score leave their arguments unchanged, and retrain leaves the local model alone."""
     records = make_reference_records()
     scorer = case.scorer
-    inputs = scorer.transform_inputs(records)
-    outputs = scorer.transform_outputs(records, FIDELITIES[-1])
+    inputs, outputs = _training_data(case, records)
     before_inputs, before_outputs = copy.deepcopy(inputs), outputs.copy()
     msg = scorer.prepare_message(case.make_model(), training=True)
     scorer.retrain(msg, inputs, outputs, **case.retrain_kwargs)
@@ -182,8 +185,7 @@ def check_bad_training_data(case: ScorerCase) -> None:
     """Length mismatches and NaN labels in single-fidelity training raise ValueError."""
     records = make_reference_records()
     scorer = case.scorer
-    inputs = scorer.transform_inputs(records)
-    outputs = scorer.transform_outputs(records, FIDELITIES[-1])
+    inputs, outputs = _training_data(case, records)
     msg = scorer.prepare_message(case.make_model(), training=True)
     bad_nan = outputs.copy()
     bad_nan[3] = np.nan
@@ -201,8 +203,7 @@ def check_unknown_keyword(case: ScorerCase) -> None:
     """A misspelt keyword (``lower_fidelity``) raises TypeError instead of being silently ignored."""
     records = make_reference_records()
     scorer = case.scorer
-    inputs = scorer.transform_inputs(records)
-    outputs = scorer.transform_outputs(records, FIDELITIES[-1])
+    inputs, outputs = _training_data(case, records)
     lower = collect_outputs(records, FIDELITIES[:-1])
     msg = scorer.prepare_message(case.make_model(), training=True)
     try:
