@@ -260,10 +260,11 @@ def train(model: tf.keras.Model, packed: PackedGraphs, labels: np.ndarray, *, nu
         if val_batches:
             stop = best.update(epoch, history['val_loss'][-1], model.get_weights)
         else:  # the training loss only decides when to stop; keep the latest finite weights
-            stop = best.update(epoch, epoch_loss, _no_weights)
-            weights = [] if diverged else model.get_weights()
-            if not diverged and all(np.isfinite(w).all() for w in weights):
-                kept = (epoch, weights)
+            stop = best.update(epoch, epoch_loss, lambda: None)
+            if not diverged:
+                weights = model.get_weights()
+                if all(np.isfinite(w).all() for w in weights):
+                    kept = (epoch, weights)
         if stop or timed_out or diverged:
             break
 
@@ -280,8 +281,3 @@ def train(model: tf.keras.Model, packed: PackedGraphs, labels: np.ndarray, *, nu
         logger.warning(f'Training stopped at epoch {len(history["loss"])}: the loss became NaN or infinite; '
                        f'kept the weights of epoch {kept[0] + 1}')
     return history
-
-
-def _no_weights() -> None:
-    """Stands in for ``get_weights`` when an epoch's weights are not worth a copy."""
-    return None
