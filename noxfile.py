@@ -18,7 +18,10 @@ PLUGINS = {
     'rdkit': 'plugins/rdkit_scorer',
     'nfp': 'plugins/nfp_scorer',
     'xtb': 'plugins/xtb_simulator',
+    'demo': 'plugins/demo_campaign',
 }
+NEEDS = {'demo': ('rdkit', 'xtb')}
+"""Plugins a plugin depends on by distribution (installed with it; never imported by it)."""
 QUIET_TF = {'TF_CPP_MIN_LOG_LEVEL': '2', 'CUDA_VISIBLE_DEVICES': '', 'OMP_NUM_THREADS': '1', 'TF_USE_LEGACY_KERAS': '1'}
 PYTEST = ('pytest', '--import-mode=importlib', '-p', 'no:cacheprovider')
 
@@ -36,7 +39,7 @@ def _plugins_present() -> dict[str, str]:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Everything installed together: core, every plugin, the Colmena bridge; then the isolated sessions."""
-    session.install('.[test,demo]', *[f'./{p}' for p in _plugins_present().values()])
+    session.install('.[test]', *[f'./{p}' for p in _plugins_present().values()])
     test_dirs = ['tests', *[f'{p}/tests' for p in _plugins_present().values()]]
     session.run(*PYTEST, *test_dirs, *session.posargs, env=_env(session))
     if not session.posargs:
@@ -51,7 +54,7 @@ def tests_core(session: nox.Session) -> None:
     """The core installed alone, with no plugin: its tests must pass and plugins must be absent."""
     session.install('.[test]')
     session.run('python', '-c', 'import importlib.util as u, sys; '
-                'sys.exit(any(u.find_spec(m) for m in ("examol_rdkit", "examol_nfp", "examol_xtb", "sklearn", "tensorflow")))',
+                f'sys.exit(any(u.find_spec(m) for m in {[f"examol_{n}" for n in PLUGINS] + ["sklearn", "tensorflow"]!r}))',
                 silent=True)
     session.run(*PYTEST, 'tests', *session.posargs, env=_env(session))
 
@@ -60,12 +63,12 @@ for _name, _path in PLUGINS.items():
     def _make(name: str, path: str):
         @nox.session(name=f'plugin-{name}', default=False)
         def plugin(session: nox.Session) -> None:
-            """One plugin installed after the core in its own environment, without the other plugins."""
+            """One plugin installed after the core in its own environment, with only the plugins it needs."""
             if not (ROOT / path / 'pyproject.toml').exists():
                 session.skip(f'{path} does not exist yet')
             session.install('.[test]')
-            session.install(f'./{path}')
-            others = [f'examol_{n}' for n in PLUGINS if n != name]
+            session.install(f'./{path}', *[f'./{PLUGINS[n]}' for n in NEEDS.get(name, ())])
+            others = [f'examol_{n}' for n in PLUGINS if n != name and n not in NEEDS.get(name, ())]
             session.run('python', '-c', f'import importlib.util as u, sys; sys.exit(any(u.find_spec(m) for m in {others!r}))',
                         silent=True)
             session.run('examol', 'plugins', env=_env(session))
@@ -84,14 +87,14 @@ def lint(session: nox.Session) -> None:
 @nox.session(default=False)
 def demo(session: nox.Session) -> None:
     """The README's main command: an active-learning campaign on Colmena + Parsl with xTB simulations."""
-    # The demo uses the RDKit scorer and the xTB simulator only: no need to install TensorFlow for it
-    session.install('.[demo]', f'./{PLUGINS["rdkit"]}', f'./{PLUGINS["xtb"]}')
+    # examol-demo and the plugins it uses (RDKit scorer, xTB simulator): no TensorFlow needed
+    session.install('.', *[f'./{PLUGINS[n]}' for n in ('demo', *NEEDS['demo'])])
     session.run('examol', 'demo', *session.posargs, env=_env(session))
 
 
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
     """Benchmarks: print throughput, memory and accuracy figures (pass --quick for a smoke run)."""
-    session.install('.[demo]', *[f'./{p}' for p in _plugins_present().values()], 'datamol')
+    session.install('.', *[f'./{p}' for p in _plugins_present().values()], 'datamol')
     for script in sorted((ROOT / 'bench').glob('*.py')):
         session.run('python', str(script), *session.posargs, env=_env(session))

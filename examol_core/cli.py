@@ -3,8 +3,8 @@
 ``examol plugins`` lists what is installed; ``examol train`` trains a model on a worker of a
 Colmena task server and saves it (:mod:`examol_core.modelfile`); ``examol score`` scores a
 SMILES file of any size in chunks across workers; ``examol model-info`` shows a model's manifest;
-``examol demo`` runs the active-learning demo (:mod:`examol_core.demo`).
-Heavy imports (Colmena, Parsl, plugins) happen inside the commands.
+plugins add commands of their own through the ``examol_register_commands`` hook (the
+``examol-demo`` package adds ``examol demo``). Heavy imports (Colmena, Parsl, plugins) happen inside the commands.
 """
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def plugins(as_json: bool = typer.Option(False, '--json', help='Print machine-re
         raise typer.Exit(1)
 
 
-class _Abort(Exception):
+class _Abort(ValueError):
     """An error to report in one line, without a traceback."""
 
 
@@ -397,74 +397,42 @@ def model_info(model: Path = typer.Argument(..., help='Model file written by `ex
     console.print(table)
 
 
-@app.command()
-def demo(
-    output_dir: Path = typer.Option(Path('demo-output'), '--output-dir', '-o', help='Where to write report.md, '
-                                    'results.json and the plots.'),
-    rounds: int | None = typer.Option(None, '--rounds', help='Batches each strategy acquires '
-                                      '(default 10; quick 2).'),
-    batch_size: int | None = typer.Option(None, '--batch-size', help='Molecules simulated per batch '
-                                          '(default 8; quick 4).'),
-    seed_size: int | None = typer.Option(None, '--seed-size', help='Molecules known at every level at the start '
-                                         '(default 20; quick 10).'),
-    test_size: int | None = typer.Option(None, '--test-size', help='Held-out molecules for the parity plot and MAE '
-                                         '(default 150; quick 30).'),
-    pool_size: int | None = typer.Option(None, '--pool-size', help='Candidate molecules, seed included '
-                                         '(default: all but the held-out ones, 846; quick 100).'),
-    ensemble: int | None = typer.Option(None, '--ensemble', help='Members of each bootstrap ensemble '
-                                        '(default 8; quick 3).'),
-    chunk_size: int | None = typer.Option(None, '--chunk-size', help='Molecules per inference task '
-                                          '(default 250; quick 50).'),
-    acquisition: str = typer.Option('ucb', '--acquisition', help='ucb (mean + beta x std) or ei (expected '
-                                    'improvement).'),
-    beta: float = typer.Option(1.0, '--beta', help='Weight of the ensemble standard deviation in UCB.'),
-    scorer_name: str = typer.Option('rdkit', '--scorer', help='Scorer plugin.'),
-    model_name: str = typer.Option('knn', '--model', help='Model of that scorer.'),
-    settings: list[str] = typer.Option([], '--set', help='Option KEY=VALUE for the model factory (e.g. '
-                                       'n_neighbors=4). Repeat.'),
-    quick: bool = typer.Option(False, '--quick', help='A tiny campaign (about a minute), for tests.'),
-    random_seed: int = typer.Option(0, '--random-seed', help='Seed of the split, the seed set, random picks and '
-                                    'bootstrap samples.'),
-    workers: int = typer.Option(2, '--workers', help='Local worker processes (ignored with --parsl-config).'),
-    parsl_config: Path | None = _PARSL,
-) -> None:
-    """The main demo: an active-learning campaign with real xTB simulations on a Colmena task server.
+PLUGIN_COMMANDS = {'demo': 'examol-demo (pip install examol-demo; from a source checkout: '
+                          'pip install ./plugins/demo_campaign)'}
+"""Commands that plugins add, and the package that provides each: used only to say what to install
+when the command is missing (the command itself comes from the plugin, see :func:`add_plugin_commands`)."""
 
-    Starting from the project's oxidation-potential data set with the cheap level known everywhere
-    and the expensive ones for a small seed set, three strategies (multi-fidelity ensemble + UCB,
-    single-fidelity ensemble + UCB, random) run side by side: ensembles are trained and the pool is
-    scored on workers, picked molecules are simulated with the `xtb` plugin on workers. Writes a
-    Markdown report with plots into --output-dir. Needs the rdkit and xtb plugins and matplotlib.
+
+def _command_name(info: Any) -> str:
+    return info.name or info.callback.__name__.replace('_', '-')
+
+
+def _missing_command(name: str, package: str) -> Any:
+    def missing(ctx: typer.Context) -> None:
+        raise _fail(f'`examol {name}` comes from a plugin that is not installed: install {package}.')
+
+    missing.__name__ = name.replace('-', '_')
+    missing.__doc__ = f'Not installed: install {package}.'
+    return missing
+
+
+def add_plugin_commands(app: typer.Typer) -> None:
+    """Add the commands of installed plugins (hook ``examol_register_commands``) to ``app``.
+
+    A known plugin command that no installed plugin provides still answers, with the package to
+    install and exit status 2, whatever options it is given.
     """
-    from examol_core.demo import DemoSettings, run_demo
-    from examol_core.errors import ExamolError
+    from examol_core.plugins import register_commands
 
-    _setup_logging()
-    try:
-        options = parse_settings(settings, 'model', ('model',))
-        server_options = _server_options(workers, parsl_config, None, False)
-        given = {'rounds': rounds, 'batch_size': batch_size, 'seed_size': seed_size, 'test_size': test_size,
-                 'pool_size': pool_size, 'ensemble_size': ensemble, 'chunk_size': chunk_size}
-        values = {**(DemoSettings.QUICK if quick else {}), **{k: v for k, v in given.items() if v is not None}}
-        demo_settings = DemoSettings(**values, acquisition=acquisition, beta=beta, scorer=scorer_name,
-                                     model=model_name, model_options=options['model'], workers=workers,
-                                     random_seed=random_seed, parsl_config=server_options.get('parsl_config'))
-        result, paths = run_demo(demo_settings, output_dir, console=console)
-    except _Abort as exc:
-        raise _fail(str(exc)) from None
-    except (ExamolError, ValueError) as exc:
-        raise _fail(str(exc)) from None
-    table = Table(title=f'Demo: {result.settings.rounds} rounds of {result.settings.batch_size} molecules per '
-                  'strategy')
-    for column in ('strategy', 'best found (eV)', 'molecule', 'held-out MAE (eV)'):
-        table.add_column(column)
-    for strategy in result.strategies:
-        last = strategy.history[-1]
-        mae = '–' if strategy.final_mae is None else f'{strategy.final_mae:.3f}'
-        table.add_row(strategy.label, f'{last.best:.3f}', last.best_smiles, mae)
-    console.print(table)
-    console.print(f'Best in the pool: {max(result.pool_top):.3f} eV. Wall time {result.timings["total"]:.1f} s. '
-                  f'Report: {paths["report"]}', highlight=False)
+    register_commands(app)
+    present = {_command_name(c) for c in app.registered_commands}
+    for name, package in PLUGIN_COMMANDS.items():
+        if name not in present:
+            app.command(name, context_settings={'allow_extra_args': True, 'ignore_unknown_options': True,
+                                                'help_option_names': []})(_missing_command(name, package))
+
+
+add_plugin_commands(app)
 
 
 def main() -> None:
