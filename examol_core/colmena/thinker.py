@@ -175,7 +175,6 @@ class Job:
             if result.task_info.get('examol_attempt') != self._attempts.get(index) or index not in self._pending:
                 logger.warning('Ignoring a stale result for %s task %d (task %s)', self.kind, index, result.task_id)
                 return False
-            self._pending.discard(index)
             if result.success:
                 try:
                     self.results[index] = self._accept(index, _value(result))
@@ -185,6 +184,8 @@ class Job:
             else:
                 self.failures[index] = _failure_of(result, index, **self._bounds(index))
                 logger.warning('%s', self.failures[index])
+            # Last: another thread polling `done` must find the result stored once the task is no longer pending
+            self._pending.discard(index)
             if self.done:
                 self._finished()
             return self.done
