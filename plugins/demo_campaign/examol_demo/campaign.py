@@ -112,7 +112,6 @@ def run_campaign(settings: DemoSettings, console: Any = None, records: Sequence[
         tasks=thinker.tasks, checks=simulations.checks, simulation_failures=dict(simulations.failures),
         timings={'data': t_data, 'server_start': t_campaign - t_server,
                  'first_task_started': first_task + (t_campaign - t_server),
-                 'startup': (thinker.first_result or 0.) + (t_campaign - t_server),
                  'campaign': t_end - t_campaign, 'total': time.perf_counter() - t_start},
         baseline_offset=_baseline_offset(data), versions=_versions(settings))
 

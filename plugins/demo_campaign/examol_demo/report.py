@@ -1,7 +1,6 @@
 """The demo's report: ``report.md`` with PNG plots (:mod:`examol_demo.plots`) and ``results.json``."""
 from __future__ import annotations
 
-import json
 import shlex
 import sys
 from datetime import UTC, datetime
@@ -124,7 +123,7 @@ def _markdown(result: CampaignResult, files: dict[str, str], command: str) -> st
         f'known `{CHEAP.level}` of each molecule (delta learning, `examol_core.multifi`).')
     add(f'  * *single-fidelity {acq}*: learns `{TOP.level}` from the labelled molecules alone.')
     add('  * *random*: picks each batch uniformly among the candidates not yet simulated.')
-    server = 'Colmena LocalTaskServer, one worker thread' if s.local else (
+    server = f'Colmena LocalTaskServer, {s.workers} worker thread(s)' if s.local else (
         'Parsl with the given configuration' if s.parsl_config else
         f'Parsl HighThroughputExecutor, {s.workers} local worker process(es)')
     add(f'* **Task server**: {server}; topics `train`, `score` (learning) and `simulate`, each with its own '
@@ -221,7 +220,7 @@ def _markdown(result: CampaignResult, files: dict[str, str], command: str) -> st
     overlap = overlap_seconds(sims, learn)
     campaign = t['campaign']
     active = max((x.ended for x in result.tasks), default=0.) - min((x.started for x in result.tasks), default=0.)
-    workers = 1 if s.local else s.workers
+    workers = s.workers
     add(f'* Wall time: **{t["total"]:.1f} s** in total: loading and splitting the data {t["data"]:.1f} s, '
         f'task server start-up until the first task ran on a worker {t["first_task_started"]:.1f} s, campaign '
         f'(thinker started to last result) {campaign:.1f} s.')
@@ -256,8 +255,7 @@ def write_report(result: CampaignResult, output_dir: str | Path, command: str | 
     paths = {name: output_dir / file for name, file in FILES.items()}
     if command is None:
         command = 'examol ' + ' '.join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else 'examol demo'
-    with open(paths['results'], 'w', encoding='utf-8') as fp:
-        json.dump(result.to_json(), fp, indent=1)
+    paths['results'].write_text(result.model_dump_json(indent=1), encoding='utf-8')
     plot_best_found(result, paths['best_found'])
     plot_parity(result, paths['parity'])
     plot_timeline(result, paths['timeline'])

@@ -1,18 +1,18 @@
-"""What a campaign did: per-round summaries, tasks, simulation checks, and their JSON form (``results.json``)."""
+"""What a campaign did: per-round summaries, tasks, simulation checks (pydantic: ``results.json``).
+
+``result.model_dump_json()`` writes it; ``CampaignResult.model_validate_json(text)`` reads it back
+(to redraw a report without running again).
+"""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from pydantic import BaseModel, computed_field
 
-from examol_core.simulator import recipe_key
-
-from examol_demo.settings import LOWER, TOP, DemoSettings
+from examol_demo.settings import DemoSettings
 
 __all__ = ['RoundSummary', 'StrategyResult', 'TaskRecord', 'SimulationCheck', 'CampaignResult']
 
 
-@dataclass
-class RoundSummary:
+class RoundSummary(BaseModel):
     """The state of a strategy after a round (round 0: the seed set).
 
     Attributes:
@@ -36,8 +36,7 @@ class RoundSummary:
     elapsed: float = 0.
 
 
-@dataclass
-class StrategyResult:
+class StrategyResult(BaseModel):
     """What one strategy did.
 
     Attributes:
@@ -47,19 +46,19 @@ class StrategyResult:
     key: str
     label: str
     learner: str | None
-    history: list[RoundSummary] = field(default_factory=list)
+    history: list[RoundSummary] = []
     test_mean: list[float] | None = None
     test_std: list[float] | None = None
-    failed: list[str] = field(default_factory=list)
+    failed: list[str] = []
     finished: float = 0.
 
+    @computed_field
     @property
     def final_mae(self) -> float | None:
         return self.history[-1].mae if self.history else None
 
 
-@dataclass
-class TaskRecord:
+class TaskRecord(BaseModel):
     """One task as the thinker saw it come back (times in seconds from the start of the campaign)."""
 
     topic: str
@@ -71,8 +70,7 @@ class TaskRecord:
     running: float
 
 
-@dataclass
-class SimulationCheck:
+class SimulationCheck(BaseModel):
     """A simulated molecule compared with the stored data set."""
 
     smiles: str
@@ -80,21 +78,21 @@ class SimulationCheck:
     stored: dict[str, float]
     runtime: float
 
+    @computed_field
     @property
     def max_abs_diff(self) -> float:
         return max(abs(self.computed[k] - self.stored[k]) for k in self.computed)
 
 
-@dataclass
-class CampaignResult:
+class CampaignResult(BaseModel):
     """Everything the report needs.
 
     Attributes:
         pool_top: Top-level values of every candidate (hidden ones included), for ranks.
         baseline_offset: Mean of top level − cheap level over the seed set: the cheap level plus
             this offset is the simplest multi-fidelity estimate, a reference for the MAE.
-        timings: ``data``, ``startup`` (task server started until the first result),
-            ``campaign`` (first submission to last result), ``total`` (seconds).
+        timings: Seconds: ``data`` (loading, split), ``server_start``, ``first_task_started`` (from
+            the server's start), ``campaign`` (thinker started to last result), ``total``.
     """
 
     settings: DemoSettings
@@ -110,42 +108,8 @@ class CampaignResult:
     simulation_failures: dict[str, str]
     timings: dict[str, float]
     baseline_offset: float = 0.
-    versions: dict[str, str] = field(default_factory=dict)
+    versions: dict[str, str] = {}
 
     def strategy(self, key: str) -> StrategyResult:
+        """The result of the strategy ``multi``, ``single`` or ``random``."""
         return next(s for s in self.strategies if s.key == key)
-
-    @classmethod
-    def from_json(cls, content: dict[str, Any]) -> CampaignResult:
-        """Rebuild a result from :meth:`to_json` output (to redraw a report without rerunning)."""
-        settings = DemoSettings(**{k: v for k, v in content['settings'].items() if k != 'parsl_config'})
-        strategies = []
-        for item in content['strategies']:
-            item = {k: v for k, v in item.items() if k != 'final_mae'}
-            item['history'] = [RoundSummary(**h) for h in item['history']]
-            strategies.append(StrategyResult(**item))
-        return cls(
-            settings=settings, strategies=strategies, test_smiles=content['test']['smiles'],
-            test_true=content['test']['true'], test_cheap=content['test']['cheap'], pool_top=content['pool']['top'],
-            pool_smiles=content['pool']['smiles'], seed_smiles=content['pool']['seed'],
-            tasks=[TaskRecord(**t) for t in content['tasks']],
-            checks=[SimulationCheck(**{k: v for k, v in c.items() if k != 'max_abs_diff'})
-                    for c in content['simulation_checks']],
-            simulation_failures=content['simulation_failures'], timings=content['timings'],
-            baseline_offset=content['baseline_offset'], versions=content['versions'])
-
-    def to_json(self) -> dict[str, Any]:
-        """Plain JSON-compatible content (``results.json``)."""
-        return {
-            'settings': self.settings.describe(),
-            'objective': recipe_key(TOP), 'lower_levels': [recipe_key(r) for r in LOWER],
-            'strategies': [{**asdict(s), 'final_mae': s.final_mae} for s in self.strategies],
-            'test': {'smiles': self.test_smiles, 'true': self.test_true, 'cheap': self.test_cheap},
-            'pool': {'smiles': self.pool_smiles, 'top': self.pool_top, 'seed': self.seed_smiles},
-            'tasks': [asdict(t) for t in self.tasks],
-            'simulation_checks': [{**asdict(c), 'max_abs_diff': c.max_abs_diff} for c in self.checks],
-            'simulation_failures': self.simulation_failures,
-            'baseline_offset': self.baseline_offset,
-            'timings': self.timings,
-            'versions': self.versions,
-        }

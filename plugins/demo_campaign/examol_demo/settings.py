@@ -6,11 +6,11 @@ multi-fidelity premise); the expensive levels are revealed by xTB simulations.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from examol_core.errors import ExamolError
 from examol_core.recipes import RedoxEnergy
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ['DemoError', 'DemoSettings', 'TOP', 'LOWER', 'CHEAP', 'EXPENSIVE', 'LEVELS', 'acquisition_label',
            'check_plugins']
@@ -37,8 +37,7 @@ class DemoError(ExamolError, RuntimeError):
     """The demo cannot run (missing plugin, bad settings) or a task failed beyond its retries."""
 
 
-@dataclass
-class DemoSettings:
+class DemoSettings(BaseModel):
     """Options of the demo campaign (the ``examol demo`` options).
 
     Attributes:
@@ -64,6 +63,8 @@ class DemoSettings:
         retries: Times a failed task is resubmitted before the campaign gives up.
     """
 
+    model_config = ConfigDict(protected_namespaces=())  # fields model and model_options
+
     rounds: int = 10
     batch_size: int = 8
     seed_size: int = 20
@@ -75,17 +76,17 @@ class DemoSettings:
     beta: float = 1.0
     scorer: str = 'rdkit'
     model: str | None = None
-    model_options: dict[str, Any] = field(default_factory=dict)
-    scorer_options: dict[str, Any] = field(default_factory=dict)
-    train_options: dict[str, Any] = field(default_factory=dict)
+    model_options: dict[str, Any] = {}
+    scorer_options: dict[str, Any] = {}
+    train_options: dict[str, Any] = {}
     simulator: str = 'xtb'
     workers: int = 2
     random_seed: int = 0
     local: bool = False
-    parsl_config: Any = None
+    parsl_config: Any = Field(default=None, exclude=True)
     retries: int = 1
 
-    QUICK = {'rounds': 2, 'batch_size': 4, 'seed_size': 10, 'test_size': 30, 'pool_size': 100, 'ensemble_size': 3,
+    QUICK: ClassVar[dict[str, int]] = {'rounds': 2, 'batch_size': 4, 'seed_size': 10, 'test_size': 30, 'pool_size': 100, 'ensemble_size': 3,
              'chunk_size': 50}
     """The ``--quick`` preset: a tiny run (well under a minute after the task server has started)."""
 
@@ -103,12 +104,6 @@ class DemoSettings:
                             f'({self.seed_size} + {self.batch_size})')
         if problems:
             raise DemoError('Invalid demo settings: ' + '; '.join(problems))
-
-    def describe(self) -> dict[str, Any]:
-        """The settings as plain JSON-compatible values."""
-        out = {k: v for k, v in asdict(self).items() if k != 'parsl_config'}
-        out['parsl_config'] = None if self.parsl_config is None else str(self.parsl_config)
-        return out
 
 
 def acquisition_label(settings: DemoSettings, detailed: bool = False) -> str:

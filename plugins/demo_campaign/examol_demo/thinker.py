@@ -1,11 +1,8 @@
 """The thinker: one agent per strategy, each a plain loop, and result processors that only route results.
 
-A learning strategy's agent reads top to bottom: train an ensemble and wait, score the candidates
-and the held-out molecules and wait, pick a batch, simulate it and wait, fold the results in; once
-per round. The random strategy only picks and simulates. Result processors give each result to
-the job or simulation that asked for it (:meth:`ScorerClient.add_result`,
-:meth:`Simulations.add_result`), which is what the agents wait on. The strategies share the
-workers, so the simulations of one overlap with the learning of another.
+A learning strategy's agent loops: train an ensemble, wait; score, wait; pick a batch, simulate it,
+wait. Result processors give each result to the job or simulation that waits for it. The strategies
+share the workers, so the simulations of one overlap with the learning of another.
 """
 from __future__ import annotations
 
@@ -14,7 +11,6 @@ import math
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future
 from concurrent.futures import wait as wait_futures
 from typing import Any
 
@@ -69,7 +65,6 @@ class CampaignThinker(BaseThinker):
         self.error: BaseException | None = None
         self.tasks: list[TaskRecord] = []
         self.t0 = time.time()
-        self.first_result: float | None = None
         rngs = np.random.default_rng(settings.random_seed + 1).spawn(3)
         acq = acquisition_label(settings)
         self.strategies = [Strategy('multi', f'multi-fidelity {acq}', 'multi', data, rngs[0]),
@@ -93,21 +88,25 @@ class CampaignThinker(BaseThinker):
         self._run(self.strategies[2], self.pick_randomly)
 
     def learn(self, strategy: Strategy) -> None:
-        """Each round: train, wait; score, wait; pick, simulate, wait. A last training scores the final state."""
-        self._close_round(strategy, [], [])
-        true = self.data.true_top(self.data.test)
+        """Each round: train, wait; score, wait; pick, simulate, wait. Then train and score once more."""
+        self._close_round(strategy, [], [])  # round 0: the seed set
         for round_ in range(self.settings.rounds + 1):
-            models = self.train(strategy)
+            models = self.make_models()
+            job = self.submit_training(strategy, models)
+            self.wait(job)
+            models = job.update(models)
             candidates = strategy.candidates() if round_ < self.settings.rounds else []
-            n = len(candidates)
-            scores = self.score(strategy, models, [strategy.records[i] for i in candidates] + self.data.test)
-            mae = strategy.record_accuracy(scores.mean[n:], scores.std[n:], true)
+            job = self.submit_scoring(strategy, models, [strategy.records[i] for i in candidates] + self.data.test)
+            self.wait(job)
+            scores, n = job.collect(), len(candidates)
+            mae = strategy.record_accuracy(scores.mean[n:], scores.std[n:], self.data.true_top(self.data.test))
             self.progress('mae', {'strategy': strategy.key, 'mae': mae})
             if not candidates:
                 return
             chosen = pick(self.settings.acquisition, scores.mean[:n], scores.std[:n], self.settings.batch_size,
                           beta=self.settings.beta, best=strategy.best()[0])
-            self.simulate(strategy, [candidates[i] for i in chosen])
+            batch = [candidates[i] for i in chosen]
+            self._close_round(strategy, batch, self.simulate(strategy, batch))
 
     def pick_randomly(self, strategy: Strategy) -> None:
         """Each round: pick a batch uniformly among the molecules not simulated yet, simulate it, wait."""
@@ -118,42 +117,40 @@ class CampaignThinker(BaseThinker):
                 return
             chosen = strategy.rng.choice(len(candidates), min(self.settings.batch_size, len(candidates)),
                                          replace=False)
-            self.simulate(strategy, [candidates[int(i)] for i in chosen])
+            batch = [candidates[int(i)] for i in chosen]
+            self._close_round(strategy, batch, self.simulate(strategy, batch))
 
-    # Steps: submit, then wait ------------------------------------------------------------
+    # Steps -------------------------------------------------------------------------------
 
-    def train(self, strategy: Strategy) -> list[Any]:
-        """Train a bootstrap ensemble on what the strategy knows (one task per member); the updated models."""
+    def submit_training(self, strategy: Strategy, models: list[Any]) -> Any:
+        """Train a bootstrap ensemble on what the strategy knows: one task per member."""
         records = strategy.training_records()
         scorer = self.client.scorer
         lower = collect_outputs(records, LOWER) if strategy.learner == 'multi' else None
-        models = self.make_models()
         seed = self.settings.random_seed * 100_000 + strategy.round * 100 + (0 if strategy.learner == 'multi' else 50)
         with self.send_lock:
-            job = self.client.submit_retrain(models, scorer.transform_inputs(records),
-                                             scorer.transform_outputs(records, TOP), lower_fidelities=lower,
-                                             seed=seed, task_info=self._info(strategy), **self.settings.train_options)
-        self._wait(job)
-        return job.update(models)
+            return self.client.submit_retrain(models, scorer.transform_inputs(records),
+                                              scorer.transform_outputs(records, TOP), lower_fidelities=lower,
+                                              seed=seed, task_info=self._info(strategy), **self.settings.train_options)
 
-    def score(self, strategy: Strategy, models: list[Any], records: Sequence[Any]) -> Any:
-        """Score records with the ensemble, in chunks; the scores (``.mean``, ``.std``) in input order."""
+    def submit_scoring(self, strategy: Strategy, models: list[Any], records: Sequence[Any]) -> Any:
+        """Score records with the ensemble, one task per chunk."""
         lower = collect_outputs(records, LOWER) if strategy.learner == 'multi' else None
         with self.send_lock:
-            job = self.client.submit_score(models, self.client.scorer.transform_inputs(records),
-                                           lower_fidelities=lower, chunk_size=self.settings.chunk_size,
-                                           task_info=self._info(strategy))
-        self._wait(job)
-        return job.collect()
+            return self.client.submit_score(models, self.client.scorer.transform_inputs(records),
+                                            lower_fidelities=lower, chunk_size=self.settings.chunk_size,
+                                            task_info=self._info(strategy))
 
-    def simulate(self, strategy: Strategy, batch: list[int]) -> None:
-        """Simulate a batch (molecules already simulated for another strategy are not run again), fold it in."""
+    def simulate(self, strategy: Strategy, batch: list[int]) -> list[Outcome]:
+        """Simulate a batch and wait (molecules another strategy picked are simulated once); the outcomes."""
         info = {**self._info(strategy), 'round': strategy.round + 1}
         futures = self.simulations.request([strategy.records[i] for i in batch], info)
         self.progress('simulations', {'submitted': self.simulations.submitted})
-        self._close_round(strategy, batch, self._outcomes(futures))
+        while wait_futures(futures, timeout=0.5).not_done:
+            self._check_running()
+        return [f.result() for f in futures]
 
-    def _wait(self, job: Any) -> None:
+    def wait(self, job: Any) -> None:
         """Block until every task of the job is back; resubmit failed tasks up to ``retries`` times."""
         for attempt in range(self.settings.retries + 1):
             while not job.done:
@@ -169,11 +166,6 @@ class CampaignThinker(BaseThinker):
         job.close()
         raise DemoError(f'{len(job.failures)} {job.kind} task(s) failed after {self.settings.retries} retries: '
                         f'{details}')
-
-    def _outcomes(self, futures: list[Future]) -> list[Outcome]:
-        while wait_futures(futures, timeout=0.5, return_when=FIRST_EXCEPTION).not_done:
-            self._check_running()
-        return [f.result() for f in futures]
 
     def _close_round(self, strategy: Strategy, batch: list[int], outcomes: list[Outcome]) -> None:
         summary = strategy.fold(batch, outcomes, self.t0)
@@ -229,11 +221,7 @@ class CampaignThinker(BaseThinker):
             self._fail(exc)
 
     def _record_task(self, result: Any) -> None:
-        now = time.time()
-        if self.first_result is None:
-            self.first_result = now - self.t0
-        info = result.task_info or {}
-        stamps = result.timestamp
+        now, info, stamps = time.time(), result.task_info or {}, result.timestamp
         started = stamps.compute_started if math.isfinite(stamps.compute_started) else now
         ended = stamps.compute_ended if math.isfinite(stamps.compute_ended) else now
         running = result.time.running if math.isfinite(result.time.running) else ended - started

@@ -4,8 +4,6 @@ Real tasks: ensembles train and score on worker threads, picked molecules get re
 """
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 from examol_core.cli import app
@@ -40,7 +38,7 @@ def command_run(tmp_path_factory):
 @pytest.fixture(scope='module')
 def result(command_run):
     out, _ = command_run
-    return CampaignResult.from_json(json.loads((out / 'results.json').read_text()))
+    return CampaignResult.model_validate_json((out / "results.json").read_text())
 
 
 def test_every_strategy_folds_its_simulations_into_its_records(result, stored):
