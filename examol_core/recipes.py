@@ -92,6 +92,11 @@ class PropertyRecipe(abc.ABC):
         return PropertyRecipe.from_name(name, level)
 
     @property
+    def spec(self) -> str:
+        """``NAME/LEVEL``: how a recipe appears on the command line, in manifests and in results (see :meth:`from_spec`)."""
+        return f'{self.name}/{self.level}'
+
+    @property
     @abc.abstractmethod
     def recipe(self) -> dict[RequiredGeometry, list[RequiredEnergy]]:
         """The geometries this recipe needs and the energies to compute at each."""

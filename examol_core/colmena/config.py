@@ -35,7 +35,7 @@ DEFAULT_PROXY_THRESHOLD = 100_000
 """Objects larger than this (bytes, serialised) travel through ProxyStore rather than the queues."""
 
 __all__ = ['DEFAULT_TOPICS', 'DEFAULT_PROXY_THRESHOLD', 'TaskServerDied', 'prepare_environment', 'default_parsl_config',
-           'load_parsl_config', 'make_store', 'make_queues', 'redis_address', 'TaskServerHandle', 'start_task_server']
+           'load_parsl_config', 'server_capacity', 'make_store', 'make_queues', 'redis_address', 'TaskServerHandle', 'start_task_server']
 
 
 class TaskServerDied(ExamolError, RuntimeError):
@@ -108,6 +108,25 @@ def load_parsl_config(path: str | os.PathLike) -> Any:
         raise ExamolError(f'{path} must define `config = parsl.config.Config(...)`; found {found}. '
                           'See examples/parsl_slurm.py.')
     return config
+
+
+def server_capacity(workers: int = 1, parsl_config: Any = None) -> int:
+    """How many tasks a task server can run at once (at least 1), to size a window of tasks in flight.
+
+    Args:
+        workers: Local workers (used without ``parsl_config``).
+        parsl_config: A ``parsl.config.Config``: its executors' workers per node x nodes x blocks.
+    """
+    if parsl_config is None:
+        return max(int(workers), 1)
+    total = 0
+    for executor in parsl_config.executors:
+        provider = getattr(executor, 'provider', None)
+        per_node = getattr(executor, 'max_workers_per_node', None) or getattr(executor, 'max_threads', None) or 1
+        nodes = getattr(provider, 'nodes_per_block', 1) or 1
+        blocks = max(getattr(provider, 'max_blocks', 1) or 1, getattr(provider, 'init_blocks', 1) or 1)
+        total += int(per_node) * int(nodes) * int(blocks)
+    return max(total, 1)
 
 
 def redis_address(url: str) -> tuple[str, int]:

@@ -407,6 +407,8 @@ class ChunkOutcome:
         rejects: ``(position in the chunk, reason)`` of molecules that could not be scored.
         failure: Why the chunk failed after all retries, or ``None``.
         attempts: Number of times the chunk was submitted.
+        lines: Line number of each SMILES when the stream gave ``(line, SMILES)`` pairs (as
+            :func:`~examol_core.colmena.read_smiles` does), else its position in the stream.
     """
 
     index: int
@@ -417,6 +419,7 @@ class ChunkOutcome:
     rejects: list[tuple[int, str]] = field(default_factory=list)
     failure: TaskFailure | None = None
     attempts: int = 1
+    lines: list[int] = field(default_factory=list)
 
 
 class ScorerClient:
@@ -578,7 +581,7 @@ class ScorerClient:
             job.close()
         return job
 
-    def stream_smiles(self, models: Any, smiles: Iterable[str], *, chunk_size: int = 1000, max_in_flight: int = 4,
+    def stream_smiles(self, models: Any, smiles: Iterable[str] | Iterable[tuple[int, str]], *, chunk_size: int = 1000, max_in_flight: int = 4,
                       retries: int = 1, num_lower: int = 0, check_alive: Callable[[], None] | None = None,
                       **score_kwargs: Any) -> Iterator[ChunkOutcome]:
         """Score a stream of SMILES of any length; yield each chunk's outcome in order.
@@ -592,7 +595,7 @@ class ScorerClient:
 
         Args:
             models: A model, or a list/tuple of ensemble members.
-            smiles: The molecules (an iterator is consumed lazily).
+            smiles: The molecules, or ``(line number, SMILES)`` pairs (an iterator is consumed lazily).
             num_lower: Lower fidelity levels the model was trained with (see
                 :func:`~examol_core.colmena.methods.score_smiles_task`).
             check_alive: Called while waiting; raise from it to abort (dead task server).
@@ -625,11 +628,13 @@ class ScorerClient:
             while True:
                 # Fill the window: chunks submitted or finished but not yet yielded
                 while not exhausted and next_submit < next_yield + max_in_flight:
-                    batch = list(itertools.islice(source, chunk_size))
+                    batch = [(position + i, item) if isinstance(item, str) else item
+                             for i, item in enumerate(itertools.islice(source, chunk_size))]
                     if not batch:
                         exhausted = True
                         break
-                    outcome = ChunkOutcome(index=next_submit, start=position, smiles=batch)
+                    outcome = ChunkOutcome(index=next_submit, start=position, smiles=[s for _, s in batch],
+                                           lines=[n for n, _ in batch])
                     chunks[next_submit] = outcome
                     submit(outcome)
                     position += len(batch)
