@@ -2,9 +2,10 @@
 
 * :mod:`~examol_core.colmena.methods` (runs on workers): :func:`make_methods` turns a scorer and
   its options into named, picklable functions for any Colmena task server.
-* :mod:`~examol_core.colmena.thinker` (steering side): :class:`ScorerClient` submits training
-  (single model or bootstrap ensemble) and chunked inference, and its jobs fold results back
-  in order, reporting failed tasks so they can be resubmitted.
+* :mod:`~examol_core.colmena.thinker` and :mod:`~examol_core.colmena.jobs` (steering side):
+  :class:`ScorerClient` submits training (single model or bootstrap ensemble) and chunked
+  inference as jobs that can be waited on, give results in input order, report failed tasks
+  and resubmit them. :mod:`~examol_core.colmena.proxies` shares large objects through ProxyStore.
 * :mod:`~examol_core.colmena.training` and :mod:`~examol_core.colmena.scoring` (steering side):
   the engines of ``examol train`` and ``examol score`` (:func:`train_model_file`,
   :func:`score_smiles_file`), for scripts and notebooks too.
@@ -29,6 +30,7 @@ from examol_core.colmena.config import (
 from examol_core.colmena.methods import (
     ChunkScores,
     EnsembleMessage,
+    MethodNames,
     ScorerMethods,
     make_methods,
     retrain_task,
@@ -59,7 +61,7 @@ from examol_core.colmena.training import (
 )
 
 __all__ = [
-    'make_methods', 'ScorerMethods', 'EnsembleMessage', 'ChunkScores', 'retrain_task', 'score_task', 'score_smiles_task',
+    'make_methods', 'ScorerMethods', 'MethodNames', 'EnsembleMessage', 'ChunkScores', 'retrain_task', 'score_task', 'score_smiles_task',
     'ScorerClient', 'Job', 'RetrainJob', 'ScoreJob', 'Scores', 'ChunkOutcome', 'TaskFailure', 'IncompleteJobError',
     'chunk_bounds', 'wait_all',
     'start_task_server', 'TaskServerHandle', 'TaskServerDied', 'default_parsl_config', 'load_parsl_config',
