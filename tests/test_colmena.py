@@ -446,3 +446,19 @@ def test_score_smiles_job_collects_rejects_in_order(savetoy, data):
     keep = np.arange(len(smiles)) != 3
     np.testing.assert_array_equal(scores.mean[keep], scorer.score(scorer.prepare_message(model), inputs))
     assert np.isnan(scores.mean[3]) and scores.members.shape == (2, len(smiles))
+
+
+def test_colmena_methods_we_extend_keep_their_shape():
+    """config.py extends public methods of Colmena's task servers, no private one; notice if they change upstream."""
+    import inspect
+
+    from examol_core.colmena.config import OVERRIDDEN, _task_server_classes
+
+    for cls in _task_server_classes():
+        ours = [klass for klass in cls.__mro__ if klass.__module__ == 'examol_core.colmena.config']
+        upstream = next(klass for klass in cls.__mro__ if klass.__module__.startswith('colmena.'))
+        extended = {name for klass in ours for name, value in vars(klass).items()
+                    if callable(value) and not name.startswith('__')}
+        assert extended <= set(OVERRIDDEN), f'{cls.__name__} extends {sorted(extended - set(OVERRIDDEN))}'
+        for name in extended:
+            assert list(inspect.signature(getattr(upstream, name)).parameters) == OVERRIDDEN[name], (upstream, name)

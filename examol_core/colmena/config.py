@@ -206,8 +206,18 @@ def _quiet_parsl() -> None:
         parsl_logger.addHandler(handler)
 
 
+OVERRIDDEN = {'run': ['self'], 'perform_callback': ['self', 'future', 'result', 'topic']}
+"""Public methods of Colmena's task servers that the classes below extend, with their parameters.
+
+A test compares them with the installed Colmena, so that a change upstream is noticed."""
+
+
 def _task_server_classes() -> tuple[type, type]:
-    """Colmena's Parsl and local task servers, adjusted for running under examol's steering process."""
+    """Colmena's Parsl and local task servers, adjusted for running under examol's steering process.
+
+    Parsl's logging is quieted in the steering process before the server forks (:func:`_quiet_parsl`),
+    which the forked server inherits: no private method of Colmena is overridden.
+    """
     from colmena.task_server.local import LocalTaskServer
     from colmena.task_server.parsl import ParslTaskServer
 
@@ -218,12 +228,8 @@ def _task_server_classes() -> tuple[type, type]:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             super().run()
 
-    class QuietParslTaskServer(_SteeredMixin, ParslTaskServer):
-        """Colmena's Parsl task server, with Parsl's own logging kept in its run directory."""
-
-        def _setup(self) -> None:
-            _quiet_parsl()
-            super()._setup()
+    class SteeredParslTaskServer(_SteeredMixin, ParslTaskServer):
+        """Colmena's Parsl task server, leaving Ctrl-C to the steering process."""
 
     class SteeredLocalTaskServer(_SteeredMixin, LocalTaskServer):
         """Colmena's local task server (threads in a child process), safe with several workers.
@@ -237,7 +243,7 @@ def _task_server_classes() -> tuple[type, type]:
             with lock:
                 super().perform_callback(future, result, topic)
 
-    return QuietParslTaskServer, SteeredLocalTaskServer
+    return SteeredParslTaskServer, SteeredLocalTaskServer
 
 
 @dataclass
@@ -343,6 +349,7 @@ def start_task_server(methods: Iterable[Any], *, workers: int = 1, parsl_config:
                 run_dir = Path(parsl_config.run_dir)
             elif isinstance(parsl_config, (str, os.PathLike)):
                 parsl_config = load_parsl_config(parsl_config)
+            _quiet_parsl()  # before the fork: Parsl's DEBUG records stay in its run directory
             server = ParslServer(methods, queues, parsl_config)
         server.start()
         queues.set_role('client')

@@ -28,8 +28,8 @@ import numpy as np
 from examol_core.colmena.jobs import IncompleteJobError, Job, TaskFailure, wait_all
 from examol_core.colmena.methods import EnsembleMessage, MethodNames, ScorerMethods
 from examol_core.colmena.scorerjobs import RetrainJob, ScoreJob, Scores, chunk_bounds, summarise
-from examol_core.errors import ExamolError, ShapeMismatchError
-from examol_core.multifi import check_training_data
+from examol_core.errors import ExamolError
+from examol_core.multifi import check_lower_fidelities, check_training_data
 from examol_core.scorer import Scorer
 
 __all__ = ['TaskFailure', 'IncompleteJobError', 'Job', 'RetrainJob', 'ScoreJob', 'Scores', 'ChunkOutcome',
@@ -223,13 +223,8 @@ class ScorerClient:
             retries: Times a failed chunk is resubmitted automatically.
             score_kwargs: Passed to ``scorer.score``.
         """
-        n = len(inputs)
-        if lower_fidelities is not None:
-            lower_fidelities = np.asarray(lower_fidelities, dtype=float)
-            if lower_fidelities.ndim != 2 or lower_fidelities.shape[0] != n:
-                raise ShapeMismatchError(f'lower_fidelities must have shape ({n}, levels) to match {n} inputs; '
-                                         f'got {lower_fidelities.shape}')
-        bounds = chunk_bounds(n, chunk_size)
+        lower_fidelities = check_lower_fidelities(len(inputs), lower_fidelities)
+        bounds = chunk_bounds(len(inputs), chunk_size)
         job, msg = self._score_job(models, self.method_names.score, False, task_info, retries, True)
         chunks = []
         for start, stop in bounds:
