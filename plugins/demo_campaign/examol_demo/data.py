@@ -4,25 +4,19 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
 
 import numpy as np
+from examol_core.datasets import REDOX_DATASET
 from examol_core.records import MoleculeRecord, read_records
 
 from examol_demo.settings import CHEAP, EXPENSIVE, LEVELS, TOP, DemoError, DemoSettings
 
-__all__ = ['DATASET', 'DemoData', 'load_dataset', 'hide_expensive_levels', 'prepare_data']
-
-DATASET = 'redoxmers-oxidation.jsonl.gz'
-"""The data set shipped in ``examol_core/data`` (see its card, ``examol_core/data/README.md``)."""
+__all__ = ['DemoData', 'load_dataset', 'hide_expensive_levels', 'prepare_data']
 
 
 def load_dataset(path: str | os.PathLike | None = None) -> list[MoleculeRecord]:
-    """The records of the shipped data set (or of ``path``)."""
-    if path is not None:
-        return list(read_records(path))
-    with resources.as_file(resources.files('examol_core') / 'data' / DATASET) as file:
-        return list(read_records(file))
+    """The records of the data set shipped with the core (see its card, ``examol_core/data/README.md``), or of ``path``."""
+    return list(read_records(REDOX_DATASET if path is None else path))
 
 
 def hide_expensive_levels(record: MoleculeRecord) -> MoleculeRecord:

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from examol_core.simulator import recipe_key
 
 from examol_demo.plots import (
     TOPIC_LABELS,
@@ -103,7 +102,7 @@ def _markdown(result: CampaignResult, files: dict[str, str], command: str) -> st
     add('')
     add('## Setup')
     add('')
-    add(f'* **Objective**: find molecules with the highest `{recipe_key(TOP)}` (eV; higher = more stable to '
+    add(f'* **Objective**: find molecules with the highest `{TOP.spec}` (eV; higher = more stable to '
         'oxidation), from the project\'s multi-fidelity data set (`examol_core/data/redoxmers-oxidation.jsonl.gz`, '
         'see its card).')
     add(f'* **What is known at the start**: the cheap level `{CHEAP.level}` for every molecule; '

@@ -8,22 +8,23 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from examol_core.datasets import REDOX_LEVELS
 from examol_core.errors import ExamolError
-from examol_core.recipes import RedoxEnergy
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ['DemoError', 'DemoSettings', 'TOP', 'LOWER', 'CHEAP', 'EXPENSIVE', 'LEVELS', 'acquisition_label',
            'check_plugins']
 
-TOP = RedoxEnergy(1, 'gfn2')
+LEVELS = REDOX_LEVELS
+"""The data set's levels, lowest fidelity first: ``gfn1-vertical``, ``gfn2-vertical``, ``gfn2-adiabatic``."""
+TOP = LEVELS[-1]
 """The objective: ``oxidation_potential/gfn2-adiabatic`` (eV), to maximise."""
-LOWER = (RedoxEnergy(1, 'gfn1', vertical=True), RedoxEnergy(1, 'gfn2', vertical=True))
+LOWER = LEVELS[:-1]
 """Lower levels of fidelity, lowest first, for multi-fidelity (delta) learning."""
-CHEAP = LOWER[0]
+CHEAP = LEVELS[0]
 """The level known for every molecule."""
-EXPENSIVE = (LOWER[1], TOP)
+EXPENSIVE = LEVELS[1:]
 """The levels revealed by simulation (a GFN2 run gives both), in the order they are computed."""
-LEVELS = (*LOWER, TOP)
 
 DEFAULT_MODELS = {'rdkit': 'knn'}
 """Model used when ``--model`` is not given, for scorers offering several (otherwise their only one)."""
@@ -119,16 +120,12 @@ def check_plugins(settings: DemoSettings) -> str:
     Returns:
         The model name to use (``settings.model``, or the scorer's default model).
     """
-    from examol_core.plugins import available_scorers, available_simulators, plugin_errors
+    from examol_core.plugins import available_scorers, available_simulators, load_errors_note
 
     def missing(kind: str, name: str, known: dict[str, Any]) -> DemoError:
         provider = _PROVIDERS.get(name, f'a package providing the {kind} {name!r}')
-        message = (f'The demo needs the {kind} plugin {name!r}, which is not installed '
-                   f'(installed {kind}s: {", ".join(sorted(known)) or "none"}). Install {provider}.')
-        errors = [str(e) for e in plugin_errors()]
-        if errors:
-            message += ' Plugins that failed to load: ' + '; '.join(errors)
-        return DemoError(message)
+        return DemoError(f'The demo needs the {kind} plugin {name!r}, which is not installed (installed {kind}s: '
+                         f'{", ".join(sorted(known)) or "none"}). Install {provider}.' + load_errors_note())
 
     scorers = available_scorers()
     if settings.scorer not in scorers:

@@ -13,9 +13,10 @@ from concurrent.futures import Future
 from dataclasses import replace
 from typing import Any
 
+from examol_core.colmena.proxies import resolve
 from examol_core.recipes import PropertyRecipe
 from examol_core.records import MoleculeRecord
-from examol_core.simulator import RecipeOutcome, Simulator, recipe_key, run_recipes
+from examol_core.simulator import RecipeOutcome, Simulator, run_recipes
 
 from examol_demo.results import SimulationCheck
 from examol_demo.settings import EXPENSIVE
@@ -56,18 +57,17 @@ class Simulations:
         queues: Client side of the task server's queues (topic ``simulate``).
         method: Name of the simulation method on the task server.
         truth: InChIKey → stored values, to check what the simulations compute.
-        send_lock: Held while sending: the thinker's agents share the queues.
         retries: Times the task server retries a failed task.
     """
 
-    def __init__(self, queues: Any, method: str, truth: dict[str, dict[str, float]], send_lock: threading.Lock,
-                 retries: int = 1):
-        self.queues, self.method, self.truth, self.send_lock, self.retries = queues, method, truth, send_lock, retries
+    def __init__(self, queues: Any, method: str, truth: dict[str, dict[str, float]], retries: int = 1):
+        self.queues, self.method, self.truth, self.retries = queues, method, truth, retries
         self.checks: list[SimulationCheck] = []
         """Each successful simulation compared with the stored data set."""
         self.failures: dict[str, str] = {}
         """SMILES → why its simulation failed."""
         self._futures: dict[str, Future] = {}  # InChIKey → its outcome
+        self._lock = threading.Lock()
 
     @property
     def submitted(self) -> int:
@@ -76,7 +76,7 @@ class Simulations:
 
     def request(self, records: Sequence[MoleculeRecord], task_info: dict[str, Any]) -> list[Future]:
         """Futures of the outcomes of ``records``, submitting the molecules not simulated or running yet."""
-        with self.send_lock:
+        with self._lock:  # two strategies asking for one molecule at once get one task
             for record in records:
                 if record.key not in self._futures:
                     self._futures[record.key] = Future()
@@ -97,9 +97,9 @@ class Simulations:
         if not result.success:
             outcome: Outcome = f'the task failed: {result.failure_info.exception if result.failure_info else "?"}'
         else:
-            outcome = _extract(result.value)
+            outcome = resolve(result.value)
             if outcome.success:
-                computed = {r.level: outcome.values[recipe_key(r)] for r in EXPENSIVE}
+                computed = {r.level: outcome.values[r.spec] for r in EXPENSIVE}
                 self.checks.append(SimulationCheck(smiles=smiles, computed=computed, runtime=outcome.runtime,
                                                    stored={k: self.truth[key][k] for k in computed}))
             else:
@@ -107,12 +107,3 @@ class Simulations:
         if isinstance(outcome, str):
             self.failures[smiles] = outcome
         self._futures[key].set_result(outcome)
-
-
-def _extract(value: Any) -> RecipeOutcome:
-    """The outcome itself, when Colmena handed back a ProxyStore proxy of it."""
-    if isinstance(value, RecipeOutcome):
-        return value
-    from proxystore.proxy import Proxy, extract
-
-    return extract(value) if isinstance(value, Proxy) else value

@@ -27,10 +27,30 @@ from examol_demo.strategy import Strategy
 
 logger = logging.getLogger(__name__)
 
-__all__ = ['CampaignThinker', 'TOPICS']
+__all__ = ['CampaignThinker', 'SerialSends', 'TOPICS']
 
 TOPICS = ('train', 'score', 'simulate')
 """Queue topics: training and inference (learning) and simulation, each with its own result processor."""
+
+
+class SerialSends:
+    """The client side of a task server's queues that sends one task at a time.
+
+    Several agents submit at once (and jobs resubmit from result processors), but Colmena's pipe
+    queues write a large task in several pieces: concurrent senders would interleave them.
+    """
+
+    def __init__(self, queues: Any):
+        self._queues = queues
+        self._lock = threading.Lock()
+
+    def send_inputs(self, *args: Any, **kwargs: Any) -> str:
+        """``queues.send_inputs``, once no other thread is sending."""
+        with self._lock:
+            return self._queues.send_inputs(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._queues, name)
 
 
 class _Stopped(Exception):
@@ -43,7 +63,7 @@ class CampaignThinker(BaseThinker):
     An error in any agent is kept in :attr:`error` and stops the others.
 
     Args:
-        queues: Client side of the task server's queues (topics :data:`TOPICS`).
+        queues: Client side of the task server's queues (topics :data:`TOPICS`), in :class:`SerialSends`.
         client: :class:`~examol_core.colmena.ScorerClient` of the scorer's methods.
         simulations: Submits simulations and completes their futures.
         data: The split data set.
@@ -57,7 +77,6 @@ class CampaignThinker(BaseThinker):
         super().__init__(queues, daemon=True)
         self.client = client
         self.simulations = simulations
-        self.send_lock = simulations.send_lock  # one sender at a time on the queues
         self.data = data
         self.settings = settings
         self.make_models = make_models
@@ -128,18 +147,16 @@ class CampaignThinker(BaseThinker):
         scorer = self.client.scorer
         lower = collect_outputs(records, LOWER) if strategy.learner == 'multi' else None
         seed = self.settings.random_seed * 100_000 + strategy.round * 100 + (0 if strategy.learner == 'multi' else 50)
-        with self.send_lock:
-            return self.client.submit_retrain(models, scorer.transform_inputs(records),
-                                              scorer.transform_outputs(records, TOP), lower_fidelities=lower,
-                                              seed=seed, task_info=self._info(strategy), **self.settings.train_options)
+        return self.client.submit_retrain(models, scorer.transform_inputs(records), scorer.transform_outputs(records, TOP),
+                                          lower_fidelities=lower, seed=seed, task_info=self._info(strategy),
+                                          retries=self.settings.retries, **self.settings.train_options)
 
     def submit_scoring(self, strategy: Strategy, models: list[Any], records: Sequence[Any]) -> Any:
         """Score records with the ensemble, one task per chunk."""
         lower = collect_outputs(records, LOWER) if strategy.learner == 'multi' else None
-        with self.send_lock:
-            return self.client.submit_score(models, self.client.scorer.transform_inputs(records),
-                                            lower_fidelities=lower, chunk_size=self.settings.chunk_size,
-                                            task_info=self._info(strategy))
+        return self.client.submit_score(models, self.client.scorer.transform_inputs(records), lower_fidelities=lower,
+                                        chunk_size=self.settings.chunk_size, task_info=self._info(strategy),
+                                        retries=self.settings.retries)
 
     def simulate(self, strategy: Strategy, batch: list[int]) -> list[Outcome]:
         """Simulate a batch and wait (molecules another strategy picked are simulated once); the outcomes."""
@@ -151,21 +168,11 @@ class CampaignThinker(BaseThinker):
         return [f.result() for f in futures]
 
     def wait(self, job: Any) -> None:
-        """Block until every task of the job is back; resubmit failed tasks up to ``retries`` times."""
-        for attempt in range(self.settings.retries + 1):
-            while not job.done:
-                self._check_running()
-                time.sleep(0.02)
-            if not job.failures:
-                return
-            if attempt < self.settings.retries:
-                logger.warning('Resubmitting %d failed %s task(s)', len(job.failures), job.kind)
-                with self.send_lock:
-                    job.resubmit()
-        details = '; '.join(str(f) for f in job.failures.values())
-        job.close()
-        raise DemoError(f'{len(job.failures)} {job.kind} task(s) failed after {self.settings.retries} retries: '
-                        f'{details}')
+        """Block until every task of the job is back (failed tasks are resubmitted ``retries`` times by the job)."""
+        if not job.wait(check_alive=self._check_running):
+            job.close()
+            raise DemoError(f'{len(job.failures)} {job.kind} task(s) failed after {self.settings.retries} '
+                            f'retries: {"; ".join(str(f) for f in job.failures.values())}')
 
     def _close_round(self, strategy: Strategy, batch: list[int], outcomes: list[Outcome]) -> None:
         summary = strategy.fold(batch, outcomes, self.t0)

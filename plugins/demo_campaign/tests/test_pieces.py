@@ -1,6 +1,9 @@
 """The demo's pieces without a task server: data split, acquisition, settings, plugin checks, the command."""
 from __future__ import annotations
 
+import threading
+import time
+
 import numpy as np
 import pytest
 from examol_core.cli import app
@@ -11,6 +14,7 @@ from examol_demo.acquisition import expected_improvement, pick, top_indices, upp
 from examol_demo.data import hide_expensive_levels, load_dataset, prepare_data
 from examol_demo.report import overlap_seconds
 from examol_demo.settings import CHEAP, EXPENSIVE, LEVELS, TOP, DemoError, DemoSettings, check_plugins
+from examol_demo.thinker import SerialSends
 
 
 @pytest.fixture(scope='module')
@@ -90,3 +94,29 @@ def test_command_rejects_bad_options_before_starting_anything():
     assert result.exit_code == 2
     text = ' '.join(result.output.split())
     assert 'rounds must be at least 1' in text and 'batch-size must be at least 1' in text
+
+
+def test_agents_send_one_task_at_a_time():
+    class Probe:
+        topics = ('train',)
+
+        def __init__(self):
+            self.inside = self.most = 0
+
+        def send_inputs(self, *args, **kwargs):
+            self.inside += 1
+            self.most = max(self.most, self.inside)
+            time.sleep(0.005)
+            self.inside -= 1
+            return 'task'
+
+    probe = Probe()
+    queues = SerialSends(probe)
+    threads = [threading.Thread(target=lambda: [queues.send_inputs(1, topic='train') for _ in range(5)])
+               for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert probe.most == 1, 'two agents were sending at once'
+    assert queues.topics == ('train',), 'everything else is the queues\' own'
