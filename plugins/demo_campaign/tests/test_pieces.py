@@ -8,8 +8,11 @@ import numpy as np
 import pytest
 from examol_core.cli import app
 from examol_core.errors import MissingDataError
+from examol_core.plugins import ScorerSpec, get_plugin_manager, hookimpl
+from examol_core.scorer import Scorer
 from typer.testing import CliRunner
 
+from examol_demo import run_campaign
 from examol_demo.acquisition import expected_improvement, pick, top_indices, upper_confidence_bound
 from examol_demo.data import hide_expensive_levels, load_dataset, prepare_data
 from examol_demo.report import overlap_seconds
@@ -120,3 +123,37 @@ def test_agents_send_one_task_at_a_time():
         thread.join()
     assert probe.most == 1, 'two agents were sending at once'
     assert queues.topics == ('train',), 'everything else is the queues\' own'
+
+
+class _SingleFidelityScorer(Scorer):
+    def transform_inputs(self, records):
+        return [r.identifier.smiles for r in records]
+
+    def prepare_message(self, model, training=False):
+        return model
+
+    def score(self, model_msg, inputs):
+        return np.zeros(len(inputs))
+
+    def retrain(self, model_msg, inputs, outputs):
+        return None
+
+    def update(self, model, update_msg):
+        return model
+
+
+class _SingleFidelityPlugin:
+    @hookimpl
+    def examol_scorers(self):
+        return [ScorerSpec(name='single-only', scorer=_SingleFidelityScorer, models={'none': dict})]
+
+
+def test_a_scorer_without_lower_fidelities_is_refused_before_anything_starts():
+    pm = get_plugin_manager()
+    plugin = _SingleFidelityPlugin()
+    pm.register(plugin, name='single-only')
+    try:
+        with pytest.raises(DemoError, match="Scorer 'single-only' does not learn from lower fidelities"):
+            run_campaign(DemoSettings(scorer='single-only', local=True, **DemoSettings.QUICK))
+    finally:
+        pm.unregister(plugin)
