@@ -379,6 +379,39 @@ def test_results_arriving_during_submission_are_kept(savetoy, data):
     assert client.jobs == [], 'finished jobs are forgotten'
 
 
+def test_a_client_sends_one_task_at_a_time(savetoy, data):
+    """Agents and result processors of one thinker may submit at once: their writes must not interleave."""
+    import threading
+    import time
+
+    _, inputs, outputs = data
+    scorer = savetoy.SaveableLookupScorer()
+    methods = make_methods(scorer)
+    model = _in_process(scorer, savetoy.LookupModel(), inputs, outputs)
+    inside, most = [0], [0]
+    with start_task_server(methods, local=True, workers=2) as server:
+        client = ScorerClient(server.queues, scorer, methods)
+        send = server.queues.send_inputs
+
+        def watched_send(*args, **kwargs):
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+            time.sleep(0.005)
+            inside[0] -= 1
+            return send(*args, **kwargs)
+
+        server.queues.send_inputs = watched_send
+        jobs = []
+        agents = [threading.Thread(target=lambda: jobs.append(client.submit_score(model, inputs, chunk_size=1)))
+                  for _ in range(2)]
+        for agent in agents:
+            agent.start()
+        for agent in agents:
+            agent.join()
+        wait_all(jobs, timeout=60)
+    assert most[0] == 1 and all(job.ok for job in jobs)
+
+
 def test_in_a_colmena_thinker(savetoy, data, tmp_path):
     """The pattern of the README: one agent that submits and waits, top to bottom; result processors route."""
     from colmena.thinker import BaseThinker, agent, result_processor
