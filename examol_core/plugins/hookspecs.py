@@ -34,11 +34,10 @@ def examol_simulators() -> list['SimulatorSpec']:
 
 @hookspec
 def examol_register_commands(app: 'typer.Typer') -> None:
-    """Called once when the ``examol`` command line is built: add this plugin's commands to ``app``.
+    """Called once when the ``examol`` command line is built: add commands to ``app``; return nothing.
 
     ``app`` is the core's :class:`typer.Typer`; register commands with ``@app.command()``, as
     datasette's ``register_commands(cli)`` does. Import heavy dependencies inside the command
-    functions, not in the module holding this hook, so that ``examol --help`` stays fast. The
-    return value is ignored (return ``None``). A hook that raises is reported by ``examol plugins``
-    and does not stop the other commands from working.
+    functions, not in the module holding this hook, so that ``examol --help`` stays fast. A hook
+    that raises is reported by ``examol plugins`` and does not stop the other commands from working.
     """

@@ -25,7 +25,7 @@ from examol_demo.progress import ProgressDisplay
 from examol_demo.results import CampaignResult
 from examol_demo.settings import CHEAP, TOP, DemoError, DemoSettings, check_plugins
 from examol_demo.simulation import Simulations, make_simulation_method
-from examol_demo.thinker import TOPICS, CampaignThinker, SerialSends
+from examol_demo.thinker import TOPICS, CampaignThinker
 
 __all__ = ['run_campaign']
 
@@ -78,11 +78,10 @@ def run_campaign(settings: DemoSettings, console: Any = None, records: Sequence[
         status('starting the task server')
         t_server = time.perf_counter()
         with start_task_server([*methods, simulate], **server_options) as server:
-            queues = SerialSends(server.queues)
-            client = ScorerClient(queues, scorer, methods, retrain_topic='train', score_topic='score',
+            client = ScorerClient(server.queues, scorer, methods, retrain_topic='train', score_topic='score',
                                   routed=True)  # the thinker's result processors route results to the jobs
-            simulations = Simulations(queues, simulate.__name__, data.truth, retries=settings.retries)
-            thinker = CampaignThinker(queues, client, simulations, data, settings, make_models,
+            simulations = Simulations(client, simulate.__name__, data.truth, retries=settings.retries)
+            thinker = CampaignThinker(server.queues, client, simulations, data, settings, make_models,
                                       progress=display.event if display is not None else None)
             status('running (the first tasks wait for the workers to start)')
             t_campaign = time.perf_counter()

@@ -51,22 +51,25 @@ def make_simulation_method(simulator: Simulator, name: str, recipes: Sequence[Pr
 class Simulations:
     """Submits each molecule's simulation once and completes its future when the result comes back.
 
-    Failed tasks are retried by the task server (Colmena's ``max_retries``) before their failure is final.
+    Tasks go through the scorer client's :meth:`~examol_core.colmena.ScorerClient.send`, which
+    sends one task at a time on the queues it shares with the training and scoring jobs.
 
     Args:
-        queues: Client side of the task server's queues (topic ``simulate``).
+        client: The campaign's :class:`~examol_core.colmena.ScorerClient`.
         method: Name of the simulation method on the task server.
         truth: InChIKey → stored values, to check what the simulations compute.
-        retries: Times the task server retries a failed task.
+        retries: Times a failed task is resubmitted before its failure is final.
     """
 
-    def __init__(self, queues: Any, method: str, truth: dict[str, dict[str, float]], retries: int = 1):
-        self.queues, self.method, self.truth, self.retries = queues, method, truth, retries
+    def __init__(self, client: Any, method: str, truth: dict[str, dict[str, float]], retries: int = 1):
+        self.client, self.method, self.truth, self.retries = client, method, truth, retries
         self.checks: list[SimulationCheck] = []
         """Each successful simulation compared with the stored data set."""
         self.failures: dict[str, str] = {}
         """SMILES → why its simulation failed."""
         self._futures: dict[str, Future] = {}  # InChIKey → its outcome
+        self._records: dict[str, MoleculeRecord] = {}
+        self._attempts: dict[str, int] = {}
         self._lock = threading.Lock()
 
     @property
@@ -77,16 +80,20 @@ class Simulations:
     def request(self, records: Sequence[MoleculeRecord], task_info: dict[str, Any]) -> list[Future]:
         """Futures of the outcomes of ``records``, submitting the molecules not simulated or running yet."""
         with self._lock:  # two strategies asking for one molecule at once get one task
-            for record in records:
-                if record.key not in self._futures:
-                    self._futures[record.key] = Future()
-                    self.queues.send_inputs(record, method=self.method, topic='simulate', max_retries=self.retries,
-                                            task_info={**task_info, 'examol_key': record.key,
-                                                       'smiles': record.identifier.smiles})
-            return [self._futures[r.key] for r in records]
+            new = [r for r in records if r.key not in self._futures]
+            for record in new:
+                self._futures[record.key], self._records[record.key] = Future(), record
+            futures = [self._futures[r.key] for r in records]
+        for record in new:
+            self._submit(record.key, {**task_info, 'examol_key': record.key, 'smiles': record.identifier.smiles})
+        return futures
+
+    def _submit(self, key: str, task_info: dict[str, Any]) -> None:
+        self._attempts[key] = self._attempts.get(key, 0) + 1
+        self.client.send(self._records[key], method=self.method, topic='simulate', input_kwargs={}, task_info=task_info)
 
     def add_result(self, result: Any) -> None:
-        """Complete the future of the molecule a result is for (from a ``@result_processor``).
+        """Complete the future of the molecule a result is for, or resubmit it (from a ``@result_processor``).
 
         Raises:
             ValueError: a result for a molecule that was not requested.
@@ -95,6 +102,9 @@ class Simulations:
         if key not in self._futures:
             raise ValueError(f'Result of simulation task {result.task_id} for a molecule that was not requested')
         if not result.success:
+            if self._attempts[key] <= self.retries:
+                self._submit(key, result.task_info)
+                return
             outcome: Outcome = f'the task failed: {result.failure_info.exception if result.failure_info else "?"}'
         else:
             outcome = resolve(result.value)

@@ -27,30 +27,10 @@ from examol_demo.strategy import Strategy
 
 logger = logging.getLogger(__name__)
 
-__all__ = ['CampaignThinker', 'SerialSends', 'TOPICS']
+__all__ = ['CampaignThinker', 'TOPICS']
 
 TOPICS = ('train', 'score', 'simulate')
 """Queue topics: training and inference (learning) and simulation, each with its own result processor."""
-
-
-class SerialSends:
-    """The client side of a task server's queues that sends one task at a time.
-
-    Several agents submit at once (and jobs resubmit from result processors), but Colmena's pipe
-    queues write a large task in several pieces: concurrent senders would interleave them.
-    """
-
-    def __init__(self, queues: Any):
-        self._queues = queues
-        self._lock = threading.Lock()
-
-    def send_inputs(self, *args: Any, **kwargs: Any) -> str:
-        """``queues.send_inputs``, once no other thread is sending."""
-        with self._lock:
-            return self._queues.send_inputs(*args, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._queues, name)
 
 
 class _Stopped(Exception):
@@ -63,7 +43,7 @@ class CampaignThinker(BaseThinker):
     An error in any agent is kept in :attr:`error` and stops the others.
 
     Args:
-        queues: Client side of the task server's queues (topics :data:`TOPICS`), in :class:`SerialSends`.
+        queues: Client side of the task server's queues (topics :data:`TOPICS`).
         client: :class:`~examol_core.colmena.ScorerClient` of the scorer's methods.
         simulations: Submits simulations and completes their futures.
         data: The split data set.

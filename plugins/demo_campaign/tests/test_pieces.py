@@ -1,8 +1,7 @@
 """The demo's pieces without a task server: data split, acquisition, settings, plugin checks, the command."""
 from __future__ import annotations
 
-import threading
-import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -17,7 +16,7 @@ from examol_demo.acquisition import expected_improvement, pick, top_indices, upp
 from examol_demo.data import hide_expensive_levels, load_dataset, prepare_data
 from examol_demo.report import overlap_seconds
 from examol_demo.settings import CHEAP, EXPENSIVE, LEVELS, TOP, DemoError, DemoSettings, check_plugins
-from examol_demo.thinker import SerialSends
+from examol_demo.simulation import Simulations
 
 
 @pytest.fixture(scope='module')
@@ -99,32 +98,6 @@ def test_command_rejects_bad_options_before_starting_anything():
     assert 'rounds must be at least 1' in text and 'batch-size must be at least 1' in text
 
 
-def test_agents_send_one_task_at_a_time():
-    class Probe:
-        topics = ('train',)
-
-        def __init__(self):
-            self.inside = self.most = 0
-
-        def send_inputs(self, *args, **kwargs):
-            self.inside += 1
-            self.most = max(self.most, self.inside)
-            time.sleep(0.005)
-            self.inside -= 1
-            return 'task'
-
-    probe = Probe()
-    queues = SerialSends(probe)
-    threads = [threading.Thread(target=lambda: [queues.send_inputs(1, topic='train') for _ in range(5)])
-               for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert probe.most == 1, 'two agents were sending at once'
-    assert queues.topics == ('train',), 'everything else is the queues\' own'
-
-
 class _SingleFidelityScorer(Scorer):
     def transform_inputs(self, records):
         return [r.identifier.smiles for r in records]
@@ -157,3 +130,32 @@ def test_a_scorer_without_lower_fidelities_is_refused_before_anything_starts():
             run_campaign(DemoSettings(scorer='single-only', local=True, **DemoSettings.QUICK))
     finally:
         pm.unregister(plugin)
+
+
+def test_simulations_run_each_molecule_once_and_retry_failures(dataset):
+    class Client:
+        sent = []
+
+        def send(self, record, **kwargs):
+            self.sent.append((record.key, kwargs['topic'], kwargs['task_info']))
+            return f'task-{len(self.sent)}'
+
+    def failed(info):
+        return SimpleNamespace(task_id='t', success=False, task_info=info, value=None,
+                               failure_info=SimpleNamespace(exception='xtb crashed'))
+
+    client = Client()
+    simulations = Simulations(client, 'xtb_simulate', truth={}, retries=1)
+    first, second = dataset[:2]
+    futures = simulations.request([first, second], {'strategy': 'multi'})
+    again = simulations.request([second], {'strategy': 'random'})
+    assert [key for key, _, _ in client.sent] == [first.key, second.key], 'a molecule asked for twice runs once'
+    assert again[0] is futures[1] and simulations.submitted == 2
+    info = client.sent[0][2]
+    simulations.add_result(failed(info))
+    assert len(client.sent) == 3 and not futures[0].done(), 'a failed task is resubmitted while retries are left'
+    simulations.add_result(failed(info))
+    assert futures[0].result() == 'the task failed: xtb crashed'
+    assert simulations.failures == {first.identifier.smiles: 'the task failed: xtb crashed'}
+    with pytest.raises(ValueError, match='not requested'):
+        simulations.add_result(failed({'examol_key': 'nope'}))
