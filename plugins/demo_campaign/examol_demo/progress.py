@@ -1,37 +1,27 @@
-"""The progress display of ``examol demo``: one bar per strategy, one for simulations, task counts (rich)."""
+"""The live display of ``examol demo`` (rich): a bar per strategy, one for simulations, task counts."""
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
-from examol_demo.settings import DemoSettings, acquisition_label
+from examol_demo.results import StrategyResult
 
 __all__ = ['ProgressDisplay']
 
 
 class ProgressDisplay:
-    """A rich progress display: one bar per strategy (rounds, best found), one for simulations, task counts.
+    """A context manager; give :meth:`event` to the thinker as its ``progress`` callback."""
 
-    Use it as a context manager; give :meth:`event` to the thinker as its ``progress`` callback.
-    """
-
-    def __init__(self, console: Any, settings: DemoSettings):
+    def __init__(self, console: Any, labels: dict[str, str], rounds: int):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        self.settings = settings
         self.progress = Progress(TextColumn('{task.description:<34}'), BarColumn(bar_width=24), MofNCompleteColumn(),
                                  TextColumn('{task.fields[status]}'), TimeElapsedColumn(), console=console,
-                                 transient=False, refresh_per_second=4)
-        acq = acquisition_label(settings)
-        self.bars = {
-            'multi': self.progress.add_task(f'multi-fidelity {acq}', total=settings.rounds, status=''),
-            'single': self.progress.add_task(f'single-fidelity {acq}', total=settings.rounds, status=''),
-            'random': self.progress.add_task('random', total=settings.rounds, status=''),
-        }
+                                 refresh_per_second=4)
+        self.bars = {key: self.progress.add_task(label, total=rounds, status='') for key, label in labels.items()}
         self.sims = self.progress.add_task('xTB simulations (unique molecules)', total=0, status='')
         self.tasks = self.progress.add_task('tasks done', total=None, status='')
-        self.counts = {'train': 0, 'score': 0, 'simulate': 0}
-        self.best: dict[str, float] = {}
-        self.mae: dict[str, float] = {}
+        self.counts: Counter[str] = Counter()
 
     def __enter__(self) -> ProgressDisplay:
         self.progress.__enter__()
@@ -44,32 +34,19 @@ class ProgressDisplay:
         """Show what the campaign is doing (starting the task server, running, stopping)."""
         self.progress.update(self.tasks, status=text)
 
-    def _strategy_status(self, key: str) -> str:
-        parts = []
-        if key in self.best:
-            parts.append(f'best {self.best[key]:.3f} eV')
-        if key in self.mae:
-            parts.append(f'MAE {self.mae[key]:.3f} eV')
-        return ', '.join(parts)
-
-    def event(self, kind: str, details: dict[str, Any]) -> None:
-        """Show a campaign event: ``round``, ``mae``, ``finished``, ``simulations`` or ``task``."""
-        if kind == 'round':
-            key = details['strategy']
-            self.best[key] = details['best']
-            self.progress.update(self.bars[key], completed=details['round'], status=self._strategy_status(key))
-        elif kind == 'mae':
-            key = details['strategy']
-            self.mae[key] = details['mae']
-            self.progress.update(self.bars[key], status=self._strategy_status(key))
-        elif kind == 'finished':
-            self.progress.update(self.bars[details['strategy']], status=self._strategy_status(details['strategy'])
-                                 + ' [green]done[/]')
+    def event(self, kind: str, value: Any) -> None:
+        """Show a strategy's progress (a :class:`StrategyResult`), a task back (its topic), or simulations asked for."""
+        if kind == 'strategy':
+            result: StrategyResult = value
+            last, mae = result.history[-1], next((h.mae for h in reversed(result.history) if h.mae is not None), None)
+            status = f'best {last.best:.3f} eV' + ('' if mae is None else f', MAE {mae:.3f} eV')
+            self.progress.update(self.bars[result.key], completed=last.round,
+                                 status=status + (' [green]done[/]' if result.finished else ''))
         elif kind == 'simulations':
-            self.progress.update(self.sims, total=details['submitted'])
+            self.progress.update(self.sims, total=value)
         elif kind == 'task':
-            self.counts[details['topic']] = self.counts.get(details['topic'], 0) + 1
-            if details['topic'] == 'simulate':
+            self.counts[value] += 1
+            if value == 'simulate':
                 self.progress.advance(self.sims)
-            self.progress.update(self.tasks, advance=1, status=f'train {self.counts["train"]}, score '
-                                 f'{self.counts["score"]}, simulate {self.counts["simulate"]}')
+            self.progress.update(self.tasks, advance=1, status=', '.join(
+                f'{topic} {self.counts[topic]}' for topic in ('train', 'score', 'simulate')))

@@ -1,9 +1,12 @@
-"""What a campaign did: per-round summaries, tasks, simulation checks (pydantic: ``results.json``).
+"""What a campaign did, as ``results.json`` (pydantic): enough to redraw the report without running again.
 
-``result.model_dump_json()`` writes it; ``CampaignResult.model_validate_json(text)`` reads it back
-(to redraw a report without running again).
+``result.model_dump_json()`` writes it; ``CampaignResult.model_validate_json(text)`` reads it back.
 """
 from __future__ import annotations
+
+import math
+import time
+from typing import Any
 
 from pydantic import BaseModel, computed_field
 
@@ -13,18 +16,9 @@ __all__ = ['RoundSummary', 'StrategyResult', 'TaskRecord', 'SimulationCheck', 'C
 
 
 class RoundSummary(BaseModel):
-    """The state of a strategy after a round (round 0: the seed set).
-
-    Attributes:
-        acquired: SMILES simulated in this round.
-        values: Their top-level values (``None`` where the simulation failed).
-        labelled: Molecules known at the top level after this round.
-        best: Best top-level value known after this round (eV).
-        best_smiles: The molecule that has it.
-        mae: MAE on the held-out molecules of the ensemble trained on the data known after
-            this round (learning strategies); the ensemble that picks the next batch.
-        elapsed: Seconds from the start of the campaign to the end of the round.
-    """
+    """A strategy after a round (round 0: the seed set): the SMILES simulated and their top-level values
+    (``None`` if it failed), how many molecules it knows, its best, and the held-out MAE of the ensemble
+    trained on what it knows then (the one that picks the next batch)."""
 
     round: int
     acquired: list[str]
@@ -37,11 +31,7 @@ class RoundSummary(BaseModel):
 
 
 class StrategyResult(BaseModel):
-    """What one strategy did.
-
-    Attributes:
-        test_mean, test_std: Final ensemble predictions for the held-out molecules (learning strategies).
-    """
+    """What one strategy did; ``test_mean``/``test_std``: its last ensemble's held-out predictions."""
 
     key: str
     label: str
@@ -69,6 +59,16 @@ class TaskRecord(BaseModel):
     ended: float
     running: float
 
+    @classmethod
+    def from_result(cls, result: Any, t0: float) -> TaskRecord:
+        """Read a Colmena ``Result`` (its missing timestamps: now)."""
+        now, info, stamps = time.time(), result.task_info or {}, result.timestamp
+        started = stamps.compute_started if math.isfinite(stamps.compute_started) else now
+        ended = stamps.compute_ended if math.isfinite(stamps.compute_ended) else now
+        running = result.time.running if math.isfinite(result.time.running) else ended - started
+        return cls(topic=result.topic, strategy=info.get('strategy'), round=info.get('round'),
+                   success=bool(result.success), started=started - t0, ended=ended - t0, running=float(running))
+
 
 class SimulationCheck(BaseModel):
     """A simulated molecule compared with the stored data set."""
@@ -87,12 +87,10 @@ class SimulationCheck(BaseModel):
 class CampaignResult(BaseModel):
     """Everything the report needs.
 
-    Attributes:
-        pool_top: Top-level values of every candidate (hidden ones included), for ranks.
-        baseline_offset: Mean of top level − cheap level over the seed set: the cheap level plus
-            this offset is the simplest multi-fidelity estimate, a reference for the MAE.
-        timings: Seconds: ``data`` (loading, split), ``server_start``, ``first_task_started`` (from
-            the server's start), ``campaign`` (thinker started to last result), ``total``.
+    ``pool_top`` holds every candidate's hidden top-level value (for ranks); ``baseline_offset`` is the
+    mean of top − cheap level over the seed set (cheap + offset: the simplest multi-fidelity estimate);
+    ``timings`` are seconds: ``data``, ``server_start``, ``first_task_started`` (from the server's
+    start), ``campaign`` (thinker started to last result), ``total``.
     """
 
     settings: DemoSettings

@@ -1,4 +1,4 @@
-"""The campaign's options, the property levels it works with, and the plugins it needs (steering side).
+"""The campaign's options, its property levels, the plugins it needs and its split of the data set.
 
 Objective: find the molecules with the highest ``oxidation_potential`` at the top level,
 ``gfn2-adiabatic``. The cheap level ``gfn1-vertical`` is known for every molecule (the
@@ -6,30 +6,24 @@ multi-fidelity premise); the expensive levels are revealed by xTB simulations.
 """
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from examol_core.datasets import REDOX_LEVELS
+import numpy as np
+from examol_core.datasets import REDOX_DATASET, REDOX_LEVELS
 from examol_core.errors import ExamolError
+from examol_core.records import MoleculeRecord, read_records
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ['DemoError', 'DemoSettings', 'TOP', 'LOWER', 'CHEAP', 'EXPENSIVE', 'LEVELS', 'acquisition_label',
-           'check_plugins']
+__all__ = ['DemoError', 'DemoSettings', 'DemoData', 'TOP', 'LOWER', 'CHEAP', 'EXPENSIVE', 'LEVELS',
+           'acquisition_label', 'check_plugins', 'load_dataset', 'hide_expensive_levels', 'prepare_data']
 
-LEVELS = REDOX_LEVELS
-"""The data set's levels, lowest fidelity first: ``gfn1-vertical``, ``gfn2-vertical``, ``gfn2-adiabatic``."""
-TOP = LEVELS[-1]
-"""The objective: ``oxidation_potential/gfn2-adiabatic`` (eV), to maximise."""
-LOWER = LEVELS[:-1]
-"""Lower levels of fidelity, lowest first, for multi-fidelity (delta) learning."""
-CHEAP = LEVELS[0]
-"""The level known for every molecule."""
-EXPENSIVE = LEVELS[1:]
-"""The levels revealed by simulation (a GFN2 run gives both), in the order they are computed."""
-
-DEFAULT_MODELS = {'rdkit': 'knn'}
-"""Model used when ``--model`` is not given, for scorers offering several (otherwise their only one)."""
-
-# Packages that provide the plugins the demo uses by default: only to say what to install
+LEVELS = REDOX_LEVELS  # lowest fidelity first: gfn1-vertical, gfn2-vertical, gfn2-adiabatic
+TOP, LOWER = LEVELS[-1], LEVELS[:-1]  # the objective (eV, to maximise); the levels delta learning starts from
+CHEAP, EXPENSIVE = LEVELS[0], LEVELS[1:]  # known for every molecule; revealed by a simulation (GFN2 gives both)
+DEFAULT_MODELS = {'rdkit': 'knn'}  # for scorers offering several models (otherwise their only one)
 _PROVIDERS = {'rdkit': 'examol-rdkit (from a source checkout: pip install ./plugins/rdkit_scorer)',
               'xtb': 'examol-xtb (from a source checkout: pip install ./plugins/xtb_simulator)'}
 
@@ -39,29 +33,11 @@ class DemoError(ExamolError, RuntimeError):
 
 
 class DemoSettings(BaseModel):
-    """Options of the demo campaign (the ``examol demo`` options).
+    """Options of the demo campaign; ``examol demo --help`` describes each.
 
-    Attributes:
-        rounds: Batches each strategy acquires.
-        batch_size: Molecules simulated per batch.
-        seed_size: Molecules whose expensive levels are known at the start (the same for every strategy).
-        test_size: Held-out molecules for the parity plot and the MAE (never acquired).
-        pool_size: Candidates (seed included); ``None`` for every molecule not held out.
-        ensemble_size: Members of each bootstrap ensemble.
-        chunk_size: Molecules per inference task.
-        acquisition: ``ucb`` (mean + beta × std) or ``ei`` (expected improvement).
-        beta: Weight of the standard deviation in the upper confidence bound.
-        scorer: Any installed multi-fidelity scorer, by its name in the plugin registry.
-        model: Model of that scorer; ``None`` for its default (:data:`DEFAULT_MODELS`, or its only model).
-        model_options, scorer_options, train_options: Options of the model factory, of the
-            scorer's constructor and of ``scorer.retrain`` (training on workers).
-        simulator: Simulator name in the plugin registry (it must offer ``gfn1`` and ``gfn2``).
-        workers: Worker processes (Parsl) or threads (``local``) of the task server.
-        random_seed: Seed of the split, the seed set, the random strategy and the bootstrap samples.
-        local: Colmena's ``LocalTaskServer`` (worker threads in one child process) instead of Parsl:
-            no start-up cost, for tests and quick runs.
-        parsl_config: A ``parsl.config.Config`` (or a file defining ``config``) instead of local workers.
-        retries: Times a failed task is resubmitted before the campaign gives up.
+    ``model=None`` means the scorer's default (:data:`DEFAULT_MODELS`, or its only model);
+    ``local`` runs Colmena's ``LocalTaskServer`` (threads, no start-up cost) instead of Parsl;
+    ``retries`` is how often a failed task is resubmitted before the campaign gives up.
     """
 
     model_config = ConfigDict(protected_namespaces=())  # fields model and model_options
@@ -87,17 +63,16 @@ class DemoSettings(BaseModel):
     parsl_config: Any = Field(default=None, exclude=True)
     retries: int = 1
 
-    QUICK: ClassVar[dict[str, int]] = {'rounds': 2, 'batch_size': 4, 'seed_size': 10, 'test_size': 30, 'pool_size': 100, 'ensemble_size': 3,
-             'chunk_size': 50}
-    """The ``--quick`` preset: a tiny run (well under a minute after the task server has started)."""
+    QUICK: ClassVar[dict[str, int]] = {'rounds': 2, 'batch_size': 4, 'seed_size': 10, 'test_size': 30,
+                                       'pool_size': 100, 'ensemble_size': 3, 'chunk_size': 50}
+    """The ``--quick`` preset: well under a minute after the task server has started."""
 
     def check(self) -> None:
         """Raise :class:`DemoError` naming every option out of range."""
-        problems = []
-        for name, low in (('rounds', 1), ('batch_size', 1), ('seed_size', 2), ('test_size', 1),
-                          ('ensemble_size', 2), ('chunk_size', 1), ('workers', 1), ('retries', 0)):
-            if getattr(self, name) < low:
-                problems.append(f'{name.replace("_", "-")} must be at least {low} (got {getattr(self, name)})')
+        problems = [f'{name.replace("_", "-")} must be at least {low} (got {getattr(self, name)})'
+                    for name, low in (('rounds', 1), ('batch_size', 1), ('seed_size', 2), ('test_size', 1),
+                                      ('ensemble_size', 2), ('chunk_size', 1), ('workers', 1), ('retries', 0))
+                    if getattr(self, name) < low]
         if self.acquisition not in ('ucb', 'ei'):
             problems.append(f'acquisition must be "ucb" or "ei" (got {self.acquisition!r})')
         if self.pool_size is not None and self.pool_size < self.seed_size + self.batch_size:
@@ -127,7 +102,7 @@ def check_plugins(settings: DemoSettings) -> str:
         return DemoError(f'The demo needs the {kind} plugin {name!r}, which is not installed (installed {kind}s: '
                          f'{", ".join(sorted(known)) or "none"}). Install {provider}.' + load_errors_note())
 
-    scorers = available_scorers()
+    scorers, simulators = available_scorers(), available_simulators()
     if settings.scorer not in scorers:
         raise missing('scorer', settings.scorer, scorers)
     models = sorted(scorers[settings.scorer].models)
@@ -137,12 +112,67 @@ def check_plugins(settings: DemoSettings) -> str:
                         '--model')
     if model not in models:
         raise DemoError(f'Scorer {settings.scorer!r} has no model {model!r}; it provides: {", ".join(models)}')
-    simulators = available_simulators()
     if settings.simulator not in simulators:
         raise missing('simulator', settings.simulator, simulators)
-    offered = simulators[settings.simulator].config_names
-    needed = {r.config_name for r in LEVELS}
+    offered, needed = simulators[settings.simulator].config_names, {r.config_name for r in LEVELS}
     if offered and not needed <= set(offered):
         raise DemoError(f'Simulator {settings.simulator!r} offers {", ".join(offered)}; the demo needs '
                         f'{", ".join(sorted(needed))}')
     return model
+
+
+# The data set and its split ----------------------------------------------------------------------
+
+def load_dataset(path: str | os.PathLike | None = None) -> list[MoleculeRecord]:
+    """The records of the data set shipped with the core (see ``examol_core/data/README.md``), or of ``path``."""
+    return list(read_records(REDOX_DATASET if path is None else path))
+
+
+def hide_expensive_levels(record: MoleculeRecord) -> MoleculeRecord:
+    """A copy of a record that knows only the cheap level: GFN2 geometries, energies and properties removed.
+
+    What remains (the MMFF94 start and the GFN1 minimum) is what a campaign that ran only the cheap
+    level would hold, so the xTB run that reveals the expensive levels starts from the same
+    geometry as the one that made the data set.
+    """
+    hidden = {r.config_name for r in EXPENSIVE} - {CHEAP.config_name}
+    copy = record.model_copy(deep=True)
+    copy.conformers = [c for c in copy.conformers if c.config_name not in hidden]
+    for conformer in copy.conformers:
+        conformer.energies = [e for e in conformer.energies if e.config_name not in hidden]
+    cheap = CHEAP.lookup(record)
+    copy.properties = {CHEAP.name: {CHEAP.level: cheap}} if cheap is not None else {}
+    return copy
+
+
+@dataclass
+class DemoData:
+    """The split: candidates (the seed molecules as stored, the others hidden), positions of the seed
+    molecules in ``pool``, held-out molecules (hidden), and ``truth`` (InChIKey → level → stored value),
+    to check simulations and score models, never shown to a strategy."""
+
+    pool: list[MoleculeRecord]
+    seed: list[int]
+    test: list[MoleculeRecord]
+    truth: dict[str, dict[str, float]]
+
+    def true_top(self, records: Sequence[MoleculeRecord]) -> np.ndarray:
+        """Stored top-level values of ``records``."""
+        return np.array([self.truth[r.key][TOP.level] for r in records])
+
+
+def prepare_data(records: Sequence[MoleculeRecord], settings: DemoSettings) -> DemoData:
+    """Split the records known at every level (996 of 999) into held-out molecules and candidates; hide the rest."""
+    complete = [r for r in records if all(level.lookup(r) is not None for level in LEVELS)]
+    needed = settings.test_size + (settings.pool_size or settings.seed_size + settings.batch_size)
+    if len(complete) < needed:
+        raise DemoError(f'The data set has {len(complete)} molecules known at every level; the settings need {needed} '
+                        f'(test-size {settings.test_size} + pool-size {settings.pool_size})')
+    rng = np.random.default_rng(settings.random_seed)
+    order = rng.permutation(len(complete))
+    test = [complete[i] for i in order[:settings.test_size]]
+    pool = [complete[i] for i in order[settings.test_size:][:settings.pool_size]]
+    seed = sorted(int(i) for i in rng.choice(len(pool), settings.seed_size, replace=False))
+    truth = {r.key: {level.level: float(level.lookup(r)) for level in LEVELS} for r in [*test, *pool]}
+    pool = [r.model_copy(deep=True) if i in seed else hide_expensive_levels(r) for i, r in enumerate(pool)]
+    return DemoData(pool=pool, seed=seed, test=[hide_expensive_levels(r) for r in test], truth=truth)

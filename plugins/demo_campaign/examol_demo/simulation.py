@@ -23,17 +23,12 @@ from examol_demo.settings import EXPENSIVE
 
 __all__ = ['simulate_task', 'make_simulation_method', 'Simulations', 'Outcome']
 
-Outcome = RecipeOutcome | str
-"""What a simulation gives a strategy: the outcome to fold in, or why it failed."""
+Outcome = RecipeOutcome | str  # what a strategy gets: the outcome to fold in, or why the simulation failed
 
 
 def simulate_task(simulator: Simulator, record: MoleculeRecord, recipes: Sequence[PropertyRecipe],
                   max_rounds: int = 5) -> RecipeOutcome:
-    """Run the recipes for one molecule (on a worker); return the outcome and the results to fold in.
-
-    Optimisation trajectories are dropped from the results: the steering side needs only the
-    final geometries and energies.
-    """
+    """Run the recipes for one molecule on a worker, without the optimisation trajectories (not needed)."""
     outcome = run_recipes(record, recipes, simulator, max_rounds=max_rounds)
     outcome.results = [replace(r, steps=()) for r in outcome.results]
     return outcome
@@ -42,31 +37,26 @@ def simulate_task(simulator: Simulator, record: MoleculeRecord, recipes: Sequenc
 def make_simulation_method(simulator: Simulator, name: str, recipes: Sequence[PropertyRecipe] = EXPENSIVE
                            ) -> Callable[..., RecipeOutcome]:
     """:func:`simulate_task` bound to a simulator and recipes, named ``{name}_simulate`` for the task server."""
-    bound = functools.partial(simulate_task, simulator, recipes=tuple(recipes))
-    functools.update_wrapper(bound, simulate_task)
+    bound = functools.update_wrapper(functools.partial(simulate_task, simulator, recipes=tuple(recipes)),
+                                     simulate_task)
     bound.__name__ = bound.__qualname__ = f'{name}_simulate'
     return bound
 
 
 class Simulations:
-    """Submits each molecule's simulation once and completes its future when the result comes back.
-
-    Tasks go through the scorer client's :meth:`~examol_core.colmena.ScorerClient.send`, which
-    sends one task at a time on the queues it shares with the training and scoring jobs.
+    """Submits each molecule's simulation once, through ``client.send``, and completes its future.
 
     Args:
-        client: The campaign's :class:`~examol_core.colmena.ScorerClient`.
+        client: The campaign's :class:`~examol_core.colmena.ScorerClient` (it sends one task at a time).
         method: Name of the simulation method on the task server.
-        truth: InChIKey → stored values, to check what the simulations compute.
-        retries: Times a failed task is resubmitted before its failure is final.
+        truth: InChIKey → stored values, to check what the simulations compute (:attr:`checks`).
+        retries: Times a failed task is resubmitted before its failure is final (:attr:`failures`).
     """
 
     def __init__(self, client: Any, method: str, truth: dict[str, dict[str, float]], retries: int = 1):
         self.client, self.method, self.truth, self.retries = client, method, truth, retries
         self.checks: list[SimulationCheck] = []
-        """Each successful simulation compared with the stored data set."""
-        self.failures: dict[str, str] = {}
-        """SMILES → why its simulation failed."""
+        self.failures: dict[str, str] = {}  # SMILES → why
         self._futures: dict[str, Future] = {}  # InChIKey → its outcome
         self._records: dict[str, MoleculeRecord] = {}
         self._attempts: dict[str, int] = {}
@@ -83,17 +73,16 @@ class Simulations:
             new = [r for r in records if r.key not in self._futures]
             for record in new:
                 self._futures[record.key], self._records[record.key] = Future(), record
-            futures = [self._futures[r.key] for r in records]
         for record in new:
             self._submit(record.key, {**task_info, 'examol_key': record.key, 'smiles': record.identifier.smiles})
-        return futures
+        return [self._futures[r.key] for r in records]
 
     def _submit(self, key: str, task_info: dict[str, Any]) -> None:
         self._attempts[key] = self._attempts.get(key, 0) + 1
         self.client.send(self._records[key], method=self.method, topic='simulate', input_kwargs={}, task_info=task_info)
 
     def add_result(self, result: Any) -> None:
-        """Complete the future of the molecule a result is for, or resubmit it (from a ``@result_processor``).
+        """Complete the future of the molecule a result is for, or resubmit it (from a result processor).
 
         Raises:
             ValueError: a result for a molecule that was not requested.
@@ -103,8 +92,7 @@ class Simulations:
             raise ValueError(f'Result of simulation task {result.task_id} for a molecule that was not requested')
         if not result.success:
             if self._attempts[key] <= self.retries:
-                self._submit(key, result.task_info)
-                return
+                return self._submit(key, result.task_info)
             outcome: Outcome = f'the task failed: {result.failure_info.exception if result.failure_info else "?"}'
         else:
             outcome = resolve(result.value)

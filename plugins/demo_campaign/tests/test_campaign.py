@@ -10,8 +10,7 @@ from examol_core.cli import app
 from typer.testing import CliRunner
 
 from examol_demo import CampaignResult, DemoSettings, run_campaign
-from examol_demo.data import load_dataset
-from examol_demo.settings import TOP
+from examol_demo.settings import TOP, load_dataset
 
 TINY = {'rounds': 2, 'batch_size': 3, 'seed_size': 5, 'test_size': 10, 'pool_size': 30, 'ensemble_size': 2,
         'chunk_size': 8, 'workers': 2, 'local': True, 'random_seed': 3}

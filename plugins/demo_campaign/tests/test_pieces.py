@@ -13,9 +13,19 @@ from typer.testing import CliRunner
 
 from examol_demo import run_campaign
 from examol_demo.acquisition import expected_improvement, pick, top_indices, upper_confidence_bound
-from examol_demo.data import hide_expensive_levels, load_dataset, prepare_data
 from examol_demo.report import overlap_seconds
-from examol_demo.settings import CHEAP, EXPENSIVE, LEVELS, TOP, DemoError, DemoSettings, check_plugins
+from examol_demo.settings import (
+    CHEAP,
+    EXPENSIVE,
+    LEVELS,
+    TOP,
+    DemoError,
+    DemoSettings,
+    check_plugins,
+    hide_expensive_levels,
+    load_dataset,
+    prepare_data,
+)
 from examol_demo.simulation import Simulations
 
 
