@@ -31,8 +31,7 @@ def top_indices(values: np.ndarray, count: int) -> list[int]:
 def pick(acquisition: str, mean: np.ndarray, std: np.ndarray, count: int, *, beta: float = 1.0,
          best: float = 0.) -> list[int]:
     """Positions of the ``count`` candidates with the highest utility (``ucb`` or ``ei``)."""
-    if acquisition == 'ucb':
-        return top_indices(upper_confidence_bound(mean, std, beta), count)
-    if acquisition == 'ei':
-        return top_indices(expected_improvement(mean, std, best), count)
-    raise ValueError(f'Unknown acquisition function {acquisition!r}; use "ucb" or "ei"')
+    if acquisition not in ('ucb', 'ei'):
+        raise ValueError(f'Unknown acquisition function {acquisition!r}; use "ucb" or "ei"')
+    utility = upper_confidence_bound(mean, std, beta) if acquisition == 'ucb' else expected_improvement(mean, std, best)
+    return top_indices(utility, count)

@@ -9,6 +9,7 @@ import os
 import time
 from collections.abc import Sequence
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,20 +19,20 @@ from examol_core.scorer import MultiFidelityScorer
 
 from examol_demo.progress import ProgressDisplay
 from examol_demo.results import CampaignResult
-from examol_demo.settings import (
-    CHEAP,
-    TOP,
-    DemoError,
-    DemoSettings,
-    acquisition_label,
-    check_plugins,
-    load_dataset,
-    prepare_data,
-)
+from examol_demo.settings import CHEAP, TOP, DemoError, DemoSettings, check_plugins, load_dataset, prepare_data
 from examol_demo.simulation import Simulations, make_simulation_method
 from examol_demo.thinker import TOPICS, CampaignThinker
 
-__all__ = ['run_campaign']
+__all__ = ['run_campaign', 'run_demo']
+
+
+def run_demo(settings: DemoSettings, output_dir: str | Path, console: Any = None) -> tuple[CampaignResult, dict]:
+    """Run the campaign and write its report into ``output_dir``; the result and the paths written."""
+    from examol_demo.report import check_plotting, write_report
+
+    check_plotting()  # before the campaign rather than after it
+    result = run_campaign(settings, console=console)
+    return result, write_report(result, output_dir)
 
 
 def run_campaign(settings: DemoSettings, console: Any = None, records: Sequence[MoleculeRecord] | None = None
@@ -75,22 +76,16 @@ def run_campaign(settings: DemoSettings, console: Any = None, records: Sequence[
     options: dict[str, Any] = {'workers': settings.workers, 'local': settings.local, 'topics': TOPICS}
     if settings.parsl_config is not None:
         options['parsl_config'] = settings.parsl_config
-    display = None
-    if console is not None:
-        acq = acquisition_label(settings)
-        display = ProgressDisplay(console, {'multi': f'multi-fidelity {acq}', 'single': f'single-fidelity {acq}',
-                                            'random': 'random'}, settings.rounds)
-    status = display.status if display is not None else (lambda text: None)
-    with display or contextlib.nullcontext():
-        status('starting the task server')
+    with ProgressDisplay(console, settings.rounds) as display:
+        display.status('starting the task server')
         t_server = time.perf_counter()
         with start_task_server([*methods, simulate], **options) as server:
             client = ScorerClient(server.queues, scorer, methods, retrain_topic='train', score_topic='score',
                                   routed=True)  # the thinker's result processors route results to the jobs
             simulations = Simulations(client, simulate.__name__, data.truth, retries=settings.retries)
             thinker = CampaignThinker(server.queues, client, simulations, data, settings, make_models,
-                                      progress=display.event if display is not None else None)
-            status('running (the first tasks wait for the workers to start)')
+                                      progress=display.event)
+            display.status('running (the first tasks wait for the workers to start)')
             t_campaign = time.perf_counter()
             thinker.start()
             try:
@@ -101,7 +96,7 @@ def run_campaign(settings: DemoSettings, console: Any = None, records: Sequence[
                 thinker.done.set()
                 raise
             t_end = time.perf_counter()
-            status('stopping the task server')
+            display.status('stopping the task server')
     if isinstance(thinker.error, ExamolError):
         raise thinker.error
     if thinker.error is not None:
@@ -123,10 +118,9 @@ def run_campaign(settings: DemoSettings, console: Any = None, records: Sequence[
 def _versions(settings: DemoSettings) -> dict[str, str]:
     from examol_core.plugins import available_scorers, available_simulators
 
-    out = {name: metadata.version(name) for name in ('examol-core', 'examol-demo')}
-    for spec in (available_scorers()[settings.scorer], available_simulators()[settings.simulator]):
-        out[spec.distribution] = spec.version
-    for name in ('colmena', 'parsl', 'rdkit', 'tblite'):
+    out = {spec.distribution: spec.version
+           for spec in (available_scorers()[settings.scorer], available_simulators()[settings.simulator])}
+    for name in ('examol-core', 'examol-demo', 'colmena', 'parsl', 'rdkit', 'tblite'):
         with contextlib.suppress(metadata.PackageNotFoundError):
             out[name] = metadata.version(name)
     return out

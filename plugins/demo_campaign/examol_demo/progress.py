@@ -10,15 +10,16 @@ __all__ = ['ProgressDisplay']
 
 
 class ProgressDisplay:
-    """A context manager; give :meth:`event` to the thinker as its ``progress`` callback."""
+    """A context manager; give :meth:`event` to the thinker as its ``progress`` callback. Shows nothing
+    without a console."""
 
-    def __init__(self, console: Any, labels: dict[str, str], rounds: int):
+    def __init__(self, console: Any, rounds: int):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.progress = Progress(TextColumn('{task.description:<34}'), BarColumn(bar_width=24), MofNCompleteColumn(),
                                  TextColumn('{task.fields[status]}'), TimeElapsedColumn(), console=console,
-                                 refresh_per_second=4)
-        self.bars = {key: self.progress.add_task(label, total=rounds, status='') for key, label in labels.items()}
+                                 refresh_per_second=4, disable=console is None)
+        self.bars = {key: self.progress.add_task(key, total=rounds, status='') for key in ('multi', 'single', 'random')}
         self.sims = self.progress.add_task('xTB simulations (unique molecules)', total=0, status='')
         self.tasks = self.progress.add_task('tasks done', total=None, status='')
         self.counts: Counter[str] = Counter()
@@ -40,7 +41,7 @@ class ProgressDisplay:
             result: StrategyResult = value
             last, mae = result.history[-1], next((h.mae for h in reversed(result.history) if h.mae is not None), None)
             status = f'best {last.best:.3f} eV' + ('' if mae is None else f', MAE {mae:.3f} eV')
-            self.progress.update(self.bars[result.key], completed=last.round,
+            self.progress.update(self.bars[result.key], description=result.label, completed=last.round,
                                  status=status + (' [green]done[/]' if result.finished else ''))
         elif kind == 'simulations':
             self.progress.update(self.sims, total=value)

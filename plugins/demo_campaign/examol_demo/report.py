@@ -18,14 +18,13 @@ from examol_demo.plots import (
     top_set,
 )
 from examol_demo.results import CampaignResult
-from examol_demo.settings import CHEAP, LOWER, TOP, DemoError, acquisition_label
+from examol_demo.settings import CHEAP, LOWER, TOP, DemoError
 
 __all__ = ['check_plotting', 'write_report', 'overlap_seconds', 'FILES']
 
 FILES = {'report': 'report.md', 'results': 'results.json', 'best_found': 'best-found.png', 'parity': 'parity.png',
          'timeline': 'timeline.png'}
 """Names of the files :func:`write_report` writes."""
-
 
 
 def check_plotting() -> None:
@@ -65,180 +64,113 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return '–' if value is None else f'{value:.{digits}f}'
 
 
-# Markdown -------------------------------------------------------------------------------------
-
-def _ranks(result: CampaignResult) -> dict[str, int]:
-    order = sorted(result.pool_top, reverse=True)
-    return {s.key: order.index(s.history[-1].best) + 1 if s.history[-1].best in order else 0 for s in result.strategies}
-
-
-def _task_table(result: CampaignResult) -> tuple[list[str], dict[str, float]]:
-    lines = ['| tasks | count | failed | worker time (s) | mean per task (s) |', '|---|---|---|---|---|']
-    totals: dict[str, float] = {}
-    for topic in ('simulate', 'train', 'score'):
-        tasks = [t for t in result.tasks if t.topic == topic]
-        busy = sum(t.running for t in tasks)
-        totals[topic] = busy
-        mean = busy / len(tasks) if tasks else 0.
-        lines.append(f'| {TOPIC_LABELS[topic]} (`{topic}`) | {len(tasks)} | {sum(not t.success for t in tasks)} | '
-                     f'{busy:.1f} | {mean:.2f} |')
-    return lines, totals
-
-
 def _markdown(result: CampaignResult, files: dict[str, str], command: str) -> str:
-    s = result.settings
-    trained = learners(result)
+    s, t, strategies, trained = result.settings, result.timings, result.strategies, learners(result)
+    acq = s.acquisition.upper()
+    acq_detail = f'UCB (mean + {s.beta:g} × std)' if s.acquisition == 'ucb' else 'EI (expected improvement over the best known)'
     pool_best = max(result.pool_top)
-    pool_best_smiles = result.pool_smiles[result.pool_top.index(pool_best)]
-    acq = acquisition_label(s)
-    acq_detail = acquisition_label(s, detailed=True)
-    out: list[str] = []
-    add = out.append
-    total = result.timings['total']
-    add('# examol demo: active learning of oxidation potentials')
-    add('')
-    add(f'*Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `{command}` in '
-        f'{total // 60:.0f} min {total % 60:.0f} s.*')
-    add('')
-    add('## Setup')
-    add('')
-    add(f'* **Objective**: find molecules with the highest `{TOP.spec}` (eV; higher = more stable to '
-        'oxidation), from the project\'s multi-fidelity data set (`examol_core/data/redoxmers-oxidation.jsonl.gz`, '
-        'see its card).')
-    add(f'* **What is known at the start**: the cheap level `{CHEAP.level}` for every molecule; '
-        f'`{LOWER[1].level}` and `{TOP.level}` for a seed set of {s.seed_size} molecules only (the same for every '
-        'strategy). The stored values of the other molecules are hidden and revealed only by running their xTB '
-        f'simulations again, as tasks (simulator plugin `{s.simulator}`: GFN2 relaxation of the neutral from the '
-        'GFN1 minimum, cation single point, cation relaxation).')
-    add(f'* **Molecules**: {len(result.pool_top)} candidates (seed included), {len(result.test_true)} held out for '
-        f'accuracy (never acquired); split with random seed {s.random_seed}.')
-    add(f'* **Campaign**: {s.rounds} rounds of {s.batch_size} molecules per strategy. A learning round trains a '
-        f'bootstrap ensemble of {s.ensemble_size} `{s.scorer}/{s.model}` models (one task per member), scores the '
-        f'candidates and the held-out molecules in chunks of {s.chunk_size} (one task per chunk), picks the batch '
-        f'by {acq_detail} on the ensemble mean and standard deviation, and simulates it (one task per molecule).')
-    add('* **Strategies**, run side by side by one Colmena thinker on one task server:')
-    add(f'  * *multi-fidelity {acq}*: learns `{CHEAP.level}` and the deltas to `{LOWER[1].level}` and '
-        f'`{TOP.level}` from every candidate (each level from the molecules that know it); predictions use the '
-        f'known `{CHEAP.level}` of each molecule (delta learning, `examol_core.multifi`).')
-    add(f'  * *single-fidelity {acq}*: learns `{TOP.level}` from the labelled molecules alone.')
-    add('  * *random*: picks each batch uniformly among the candidates not yet simulated.')
     server = f'Colmena LocalTaskServer, {s.workers} worker thread(s)' if s.local else (
         'Parsl with the given configuration' if s.parsl_config else
         f'Parsl HighThroughputExecutor, {s.workers} local worker process(es)')
-    add(f'* **Task server**: {server}; topics `train`, `score` (learning) and `simulate`, each with its own '
-        'result processor; a molecule picked by several strategies is simulated once.')
-    add('')
-
-    add('## Best molecule found per round')
-    add('')
-    add(f'![best found per round]({files["best_found"]})')
-    add('')
-    header = '| round | ' + ' | '.join(st.label for st in result.strategies) + ' |'
-    add(header)
-    add('|---' * (len(result.strategies) + 1) + '|')
+    out = [
+        '# examol demo: active learning of oxidation potentials', '',
+        f'*Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `{command}` in '
+        f'{t["total"] // 60:.0f} min {t["total"] % 60:.0f} s.*', '', '## Setup', '',
+        f'* **Objective**: find molecules with the highest `{TOP.spec}` (eV; higher = more stable to '
+        'oxidation), from the project\'s multi-fidelity data set (`examol_core/data/redoxmers-oxidation.jsonl.gz`, '
+        'see its card).',
+        f'* **What is known at the start**: the cheap level `{CHEAP.level}` for every molecule; '
+        f'`{LOWER[1].level}` and `{TOP.level}` for a seed set of {s.seed_size} molecules only (the same for every '
+        'strategy). The stored values of the other molecules are hidden and revealed only by running their xTB '
+        f'simulations again, as tasks (simulator plugin `{s.simulator}`: GFN2 relaxation of the neutral from the '
+        'GFN1 minimum, cation single point, cation relaxation).',
+        f'* **Molecules**: {len(result.pool_top)} candidates (seed included), {len(result.test_true)} held out for '
+        f'accuracy (never acquired); split with random seed {s.random_seed}.',
+        f'* **Campaign**: {s.rounds} rounds of {s.batch_size} molecules per strategy. A learning round trains a '
+        f'bootstrap ensemble of {s.ensemble_size} `{s.scorer}/{s.model}` models (one task per member), scores the '
+        f'candidates and the held-out molecules in chunks of {s.chunk_size} (one task per chunk), picks the batch '
+        f'by {acq_detail} on the ensemble mean and standard deviation, and simulates it (one task per molecule).',
+        '* **Strategies**, run side by side by one Colmena thinker on one task server:',
+        f'  * *multi-fidelity {acq}*: learns `{CHEAP.level}` and the deltas to `{LOWER[1].level}` and '
+        f'`{TOP.level}` from every candidate (each level from the molecules that know it); predictions use the '
+        f'known `{CHEAP.level}` of each molecule (delta learning, `examol_core.multifi`).',
+        f'  * *single-fidelity {acq}*: learns `{TOP.level}` from the labelled molecules alone.',
+        '  * *random*: picks each batch uniformly among the candidates not yet simulated.',
+        f'* **Task server**: {server}; topics `train`, `score` (learning) and `simulate`, each with its own '
+        'result processor; a molecule picked by several strategies is simulated once.', '',
+        '## Best molecule found per round', '', f'![best found per round]({files["best_found"]})', '',
+        '| round | ' + ' | '.join(st.label for st in strategies) + ' |', '|---' * (len(strategies) + 1) + '|']
     for r in range(s.rounds + 1):
-        cells = []
-        for strategy in result.strategies:
-            h = strategy.history[r] if r < len(strategy.history) else None
-            cells.append('–' if h is None else f'{h.best:.3f} ({h.labelled})')
-        add(f'| {r} | ' + ' | '.join(cells) + ' |')
-    add('')
-    add('Best `gfn2-adiabatic` value found so far (eV), with the number of molecules known at that level in '
-        'brackets; round 0 is the seed set.')
-    add('')
-    ranks = _ranks(result)
+        out.append(f'| {r} | ' + ' | '.join(f'{st.history[r].best:.3f} ({st.history[r].labelled})'
+                                            if r < len(st.history) else '–' for st in strategies) + ' |')
+    order = sorted(result.pool_top, reverse=True)
     top_n, _ = top_set(result)
-    found = {st.key: found_per_round(result, st)[-1] for st in result.strategies}
-    add(f'| strategy | best found (eV) | molecule | rank in the pool | of the pool\'s top {top_n} found | '
-        'failed simulations |')
-    add('|---|---|---|---|---|---|')
-    for strategy in result.strategies:
-        last = strategy.history[-1]
-        add(f'| {strategy.label} | {last.best:.3f} | `{last.best_smiles}` | {ranks[strategy.key]} of '
-            f'{len(result.pool_top)} | {found[strategy.key]} | {len(strategy.failed)} |')
-    add('')
-    add(f'The best candidate in the pool (hidden at the start) is `{pool_best_smiles}` at {pool_best:.3f} eV.')
-    add('')
-
-    add('## Accuracy on the held-out molecules')
-    add('')
-    add(f'![parity plot]({files["parity"]})')
-    add('')
-    add('| round | ' + ' | '.join(f'MAE {st.label} (eV)' for st in trained) + ' |')
-    add('|---' * (len(trained) + 1) + '|')
-    for r in range(s.rounds + 1):
-        add(f'| {r} | ' + ' | '.join(_fmt(st.history[r].mae if r < len(st.history) else None) for st in trained)
-            + ' |')
-    add('')
-    final = {st.key: st.final_mae for st in trained}
+    out += ['', 'Best `gfn2-adiabatic` value found so far (eV), with the number of molecules known at that level in '
+            'brackets; round 0 is the seed set.', '',
+            f'| strategy | best found (eV) | molecule | rank in the pool | of the pool\'s top {top_n} found | '
+            'failed simulations |', '|---|---|---|---|---|---|']
+    for st in strategies:
+        last = st.history[-1]
+        rank = order.index(last.best) + 1 if last.best in order else 0
+        out.append(f'| {st.label} | {last.best:.3f} | `{last.best_smiles}` | {rank} of {len(order)} | '
+                   f'{found_per_round(result, st)[-1]} | {len(st.failed)} |')
     true = np.array(result.test_true)
-    baseline = np.array(result.test_cheap) + result.baseline_offset
-    baseline_mae = float(np.mean(np.abs(baseline - true)))
-    add(f'Mean absolute error of the `{TOP.level}` prediction on {len(true)} held-out molecules (the ensemble '
-        'mean), by the models trained on what each strategy knew after each round; the last row is the '
-        'parity plot. '
-        f'Final: **multi-fidelity {_fmt(final.get("multi"))} eV**, **single-fidelity {_fmt(final.get("single"))} '
-        f'eV** (spread of the true values: standard deviation {np.std(true):.3f} eV). For reference, '
-        f'`{CHEAP.level}` shifted by its mean offset on the seed set ({result.baseline_offset:+.3f} eV) has an '
-        f'MAE of {baseline_mae:.3f} eV: the multi-fidelity model starts from that and learns the corrections.')
-    add('')
-
-    add('## Simulations')
-    add('')
-    checks = result.checks
-    selections = sum(len(h.acquired) for st in result.strategies for h in st.history)
-    sim_tasks = [t for t in result.tasks if t.topic == 'simulate']
-    shared = selections - len(checks) - len(result.simulation_failures)
-    add(f'* {len(checks) + len(result.simulation_failures)} molecules simulated ({len(sim_tasks)} tasks) for '
-        f'{selections} selections: {shared} selection{"s were" if shared != 1 else " was"} '
-        'served by another strategy\'s simulation.')
+    baseline_mae = float(np.mean(np.abs(np.array(result.test_cheap) + result.baseline_offset - true)))
+    final = {st.key: st.final_mae for st in trained}
+    out += ['', f'The best candidate in the pool (hidden at the start) is '
+            f'`{result.pool_smiles[result.pool_top.index(pool_best)]}` at {pool_best:.3f} eV.', '',
+            '## Accuracy on the held-out molecules', '', f'![parity plot]({files["parity"]})', '',
+            '| round | ' + ' | '.join(f'MAE {st.label} (eV)' for st in trained) + ' |', '|---' * (len(trained) + 1) + '|']
+    for r in range(s.rounds + 1):
+        out.append(f'| {r} | ' + ' | '.join(_fmt(st.history[r].mae if r < len(st.history) else None)
+                                            for st in trained) + ' |')
+    checks, failures = result.checks, result.simulation_failures
+    selections = sum(len(h.acquired) for st in strategies for h in st.history)
+    shared = selections - len(checks) - len(failures)
+    out += ['', f'Mean absolute error of the `{TOP.level}` prediction on {len(true)} held-out molecules (the ensemble '
+            'mean), by the models trained on what each strategy knew after each round; the last row is the '
+            f'parity plot. Final: **multi-fidelity {_fmt(final.get("multi"))} eV**, **single-fidelity '
+            f'{_fmt(final.get("single"))} eV** (spread of the true values: standard deviation {np.std(true):.3f} eV). '
+            f'For reference, `{CHEAP.level}` shifted by its mean offset on the seed set ({result.baseline_offset:+.3f} '
+            f'eV) has an MAE of {baseline_mae:.3f} eV: the multi-fidelity model starts from that and learns the '
+            'corrections.', '', '## Simulations', '',
+            f'* {len(checks) + len(failures)} molecules simulated ({sum(t.topic == "simulate" for t in result.tasks)} '
+            f'tasks) for {selections} selections: {shared} selection{"s were" if shared != 1 else " was"} '
+            'served by another strategy\'s simulation.']
     if checks:
         worst = max(checks, key=lambda c: c.max_abs_diff)
-        mean_runtime = float(np.mean([c.runtime for c in checks]))
-        add(f'* Agreement with the stored data set: largest |difference| {worst.max_abs_diff:.2e} eV over both '
-            f'levels (`{worst.smiles}`); mean time per molecule on a worker {mean_runtime:.2f} s.')
-    if result.simulation_failures:
-        add(f'* Failed ({len(result.simulation_failures)}), counted as acquired with no value:')
-        for smiles, reason in result.simulation_failures.items():
-            add(f'  * `{smiles}`: {reason}')
+        out.append(f'* Agreement with the stored data set: largest |difference| {worst.max_abs_diff:.2e} eV over '
+                   f'both levels (`{worst.smiles}`); mean time per molecule on a worker '
+                   f'{np.mean([c.runtime for c in checks]):.2f} s.')
+    if failures:
+        out.append(f'* Failed ({len(failures)}), counted as acquired with no value:')
+        out += [f'  * `{smiles}`: {reason}' for smiles, reason in failures.items()]
     else:
-        add('* No simulation failed.')
-    add('')
-
-    add('## Timings')
-    add('')
-    add(f'![task timeline]({files["timeline"]})')
-    add('')
-    lines, busy = _task_table(result)
-    out.extend(lines)
-    add('')
-    t = result.timings
+        out.append('* No simulation failed.')
+    out += ['', '## Timings', '', f'![task timeline]({files["timeline"]})', '',
+            '| tasks | count | failed | worker time (s) | mean per task (s) |', '|---|---|---|---|---|']
+    busy = {}
+    for topic in ('simulate', 'train', 'score'):
+        tasks = [x for x in result.tasks if x.topic == topic]
+        busy[topic] = sum(x.running for x in tasks)
+        out.append(f'| {TOPIC_LABELS[topic]} (`{topic}`) | {len(tasks)} | {sum(not x.success for x in tasks)} | '
+                   f'{busy[topic]:.1f} | {busy[topic] / max(len(tasks), 1):.2f} |')
     learning = busy['train'] + busy['score']
-    sims = [(x.started, x.ended) for x in result.tasks if x.topic == 'simulate']
-    learn = [(x.started, x.ended) for x in result.tasks if x.topic in ('train', 'score')]
-    overlap = overlap_seconds(sims, learn)
-    campaign = t['campaign']
+    overlap = overlap_seconds([(x.started, x.ended) for x in result.tasks if x.topic == 'simulate'],
+                              [(x.started, x.ended) for x in result.tasks if x.topic != 'simulate'])
     active = max((x.ended for x in result.tasks), default=0.) - min((x.started for x in result.tasks), default=0.)
-    workers = s.workers
-    add(f'* Wall time: **{t["total"]:.1f} s** in total: loading and splitting the data {t["data"]:.1f} s, '
-        f'task server start-up until the first task ran on a worker {t["first_task_started"]:.1f} s, campaign '
-        f'(thinker started to last result) {campaign:.1f} s.')
-    add(f'* Worker time: {busy["simulate"]:.1f} s in simulation, {learning:.1f} s in learning '
-        f'({busy["train"]:.1f} s training, {busy["score"]:.1f} s inference); from the first task to the last '
-        f'({active:.1f} s) the {workers} worker(s) were busy '
-        f'{100 * (busy["simulate"] + learning) / max(active * workers, 1e-9):.0f} % of the time.')
-    add(f'* Simulation and learning tasks ran at the same time during {overlap:.1f} s '
-        f'({100 * overlap / max(active, 1e-9):.0f} % of that time).')
-    add('* Versions: ' + ', '.join(f'{k} {v}' for k, v in result.versions.items()) + '.')
-    add('')
-    add('## Reproduce')
-    add('')
-    add('```bash')
-    add(command)
-    add('```')
-    add('')
-    add(f'Every number above is in `{files["results"]}` (per-round selections and values, predictions, tasks).')
-    add('')
+    out += ['', f'* Wall time: **{t["total"]:.1f} s** in total: loading and splitting the data {t["data"]:.1f} s, '
+            f'task server start-up until the first task ran on a worker {t["first_task_started"]:.1f} s, campaign '
+            f'(thinker started to last result) {t["campaign"]:.1f} s.',
+            f'* Worker time: {busy["simulate"]:.1f} s in simulation, {learning:.1f} s in learning '
+            f'({busy["train"]:.1f} s training, {busy["score"]:.1f} s inference); from the first task to the last '
+            f'({active:.1f} s) the {s.workers} worker(s) were busy '
+            f'{100 * (busy["simulate"] + learning) / max(active * s.workers, 1e-9):.0f} % of the time.',
+            f'* Simulation and learning tasks ran at the same time during {overlap:.1f} s '
+            f'({100 * overlap / max(active, 1e-9):.0f} % of that time).',
+            '* Versions: ' + ', '.join(f'{k} {v}' for k, v in result.versions.items()) + '.', '',
+            '## Reproduce', '', '```bash', command, '```', '',
+            f'Every number above is in `{files["results"]}` (per-round selections and values, predictions, tasks).', '']
     return '\n'.join(out)
 
 

@@ -18,7 +18,7 @@ from examol_core.records import MoleculeRecord, read_records
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ['DemoError', 'DemoSettings', 'DemoData', 'TOP', 'LOWER', 'CHEAP', 'EXPENSIVE', 'LEVELS',
-           'acquisition_label', 'check_plugins', 'load_dataset', 'hide_expensive_levels', 'prepare_data']
+           'check_plugins', 'load_dataset', 'hide_expensive_levels', 'prepare_data']
 
 LEVELS = REDOX_LEVELS  # lowest fidelity first: gfn1-vertical, gfn2-vertical, gfn2-adiabatic
 TOP, LOWER = LEVELS[-1], LEVELS[:-1]  # the objective (eV, to maximise); the levels delta learning starts from
@@ -80,13 +80,6 @@ class DemoSettings(BaseModel):
                             f'({self.seed_size} + {self.batch_size})')
         if problems:
             raise DemoError('Invalid demo settings: ' + '; '.join(problems))
-
-
-def acquisition_label(settings: DemoSettings, detailed: bool = False) -> str:
-    """``UCB`` or ``EI``; with ``detailed``, the formula too."""
-    if settings.acquisition == 'ucb':
-        return f'UCB (mean + {settings.beta:g} × std)' if detailed else 'UCB'
-    return 'EI (expected improvement over the best known)' if detailed else 'EI'
 
 
 def check_plugins(settings: DemoSettings) -> str:

@@ -21,22 +21,19 @@ from examol_core.simulator import apply_result
 
 from examol_demo.acquisition import pick
 from examol_demo.results import RoundSummary, StrategyResult, TaskRecord
-from examol_demo.settings import EXPENSIVE, LOWER, TOP, DemoData, DemoError, DemoSettings, acquisition_label
+from examol_demo.settings import EXPENSIVE, LOWER, TOP, DemoData, DemoError, DemoSettings
 from examol_demo.simulation import Outcome, Simulations
 
 logger = logging.getLogger(__name__)
 
 __all__ = ['CampaignThinker', 'Strategy', 'TOPICS']
 
-TOPICS = ('train', 'score', 'simulate')
-"""Queue topics, each with its own result processor."""
+TOPICS = ('train', 'score', 'simulate')  # each with its own result processor
 
 
 class Strategy:
-    """One strategy's own copies of the candidates and what it knows; changed only by its agent.
-
-    ``learner`` is ``multi`` or ``single`` (fidelity), or ``None`` for random picks.
-    """
+    """One strategy's own copies of the candidates and what it knows, changed only by its agent;
+    ``learner``: ``multi`` or ``single`` fidelity, ``None`` for random picks."""
 
     def __init__(self, key: str, label: str, learner: str | None, data: DemoData, rng: np.random.Generator):
         self.key, self.learner, self.rng = key, learner, rng
@@ -57,7 +54,8 @@ class Strategy:
 
     def best(self) -> tuple[float, str]:
         """Best top-level value known and its molecule's SMILES."""
-        return max((TOP.lookup(self.records[i]), self.records[i].identifier.smiles) for i in self.labelled)
+        known = ((TOP.lookup(self.records[i]), self.records[i].identifier.smiles) for i in self.labelled)
+        return max((value, smiles) for value, smiles in known if value is not None)
 
     def fold(self, batch: Sequence[int], outcomes: Sequence[Outcome], started: float) -> None:
         """Apply a batch's outcomes (a string: why its simulation failed) and close the round."""
@@ -84,18 +82,11 @@ class _Stopped(Exception):
 
 
 class CampaignThinker(BaseThinker):
-    """Runs the three strategies side by side on one task server; an error in any agent is kept in
-    :attr:`error` and stops the others.
+    """Runs the three strategies side by side on one task server.
 
-    Args:
-        queues: Client side of the task server's queues (topics :data:`TOPICS`).
-        client: :class:`~examol_core.colmena.ScorerClient` of the scorer's methods (``routed=True``).
-        simulations: Submits simulations and completes their futures.
-        data: The split data set.
-        settings: Campaign options.
-        make_models: Builds a fresh list of ``ensemble_size`` untrained models.
-        progress: Called with ``('strategy', StrategyResult)``, ``('task', topic)`` or
-            ``('simulations', molecules submitted)``.
+    ``client`` is a routed :class:`~examol_core.colmena.ScorerClient`; ``make_models`` builds a fresh,
+    untrained ensemble; ``progress`` gets ``('strategy', StrategyResult)``, ``('task', topic)`` and
+    ``('simulations', molecules asked for)``. An error in any agent is kept in :attr:`error` and stops the others.
     """
 
     def __init__(self, queues: Any, client: Any, simulations: Simulations, data: DemoData, settings: DemoSettings,
@@ -108,7 +99,7 @@ class CampaignThinker(BaseThinker):
         self.tasks: list[TaskRecord] = []
         self.t0 = time.time()
         rngs = np.random.default_rng(settings.random_seed + 1).spawn(3)
-        acq = acquisition_label(settings)
+        acq = settings.acquisition.upper()
         self.strategies = [Strategy('multi', f'multi-fidelity {acq}', 'multi', data, rngs[0]),
                            Strategy('single', f'single-fidelity {acq}', 'single', data, rngs[1]),
                            Strategy('random', 'random', None, data, rngs[2])]
@@ -222,7 +213,6 @@ class CampaignThinker(BaseThinker):
         self.done.set()
 
     # Result processors: route each result to what waits for it
-
     @result_processor(topic='train')
     def train_result(self, result: Any) -> None:
         self._route(result, self.client.add_result)

@@ -95,6 +95,7 @@ def test_report_files_hold_the_campaign(command_run, result):
         assert f'| {strategy.label} | {last.best:.3f} | `{last.best_smiles}` |' in report
     multi, single = result.strategy('multi').final_mae, result.strategy('single').final_mae
     assert f'multi-fidelity {multi:.3f} eV' in report and f'single-fidelity {single:.3f} eV' in report
+    assert result.settings.model == 'knn' and 'ensemble of 2 `rdkit/knn` models' in report, 'the model resolved'
     assert f'{len(result.checks)} molecules simulated ({len(result.checks)} tasks)' in report
     assert 'Best in the pool' in printed and f'{max(result.pool_top):.3f} eV' in printed
 
