@@ -1,13 +1,9 @@
 """examol-demo: an active-learning campaign on the oxidation-potential data set (``examol demo``).
 
-The cheap level (``gfn1-vertical``) is known for every molecule and the expensive levels for a
-small seed set only. A Colmena thinker runs three strategies side by side on one task server —
-multi-fidelity ensemble + UCB (or EI), single-fidelity ensemble + UCB, and random picks —
-training ensembles and scoring candidates on workers and running xTB simulations for the
-molecules each strategy picks. It writes a Markdown report with plots.
-
-The scorer and the simulator are found by name in the plugin registry (``rdkit``/``knn`` and
-``xtb`` by default): this package never imports another plugin.
+The cheap level is known for every molecule, the expensive ones for a small seed set. One Colmena
+thinker runs three strategies side by side (multi-fidelity ensemble + UCB or EI, single-fidelity,
+random picks) that train, score and simulate on workers; a Markdown report with plots follows. The
+scorer and simulator are found by name in the plugin registry: this package imports no other plugin.
 """
 from __future__ import annotations
 

@@ -118,9 +118,10 @@ def run_campaign(settings: DemoSettings, console: Any = None, records: Sequence[
 def _versions(settings: DemoSettings) -> dict[str, str]:
     from examol_core.plugins import available_scorers, available_simulators
 
-    out = {spec.distribution: spec.version
-           for spec in (available_scorers()[settings.scorer], available_simulators()[settings.simulator])}
-    for name in ('examol-core', 'examol-demo', 'colmena', 'parsl', 'rdkit', 'tblite'):
+    out = {name: metadata.version(name) for name in ('examol-core', 'examol-demo')}
+    for spec in (available_scorers()[settings.scorer], available_simulators()[settings.simulator]):
+        out[spec.distribution] = spec.version
+    for name in ('colmena', 'parsl', 'rdkit', 'tblite'):
         with contextlib.suppress(metadata.PackageNotFoundError):
             out[name] = metadata.version(name)
     return out
