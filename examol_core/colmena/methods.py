@@ -9,6 +9,7 @@ objects (Colmena proxies large return values itself when the queues use ProxySto
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,11 @@ import numpy as np
 from examol_core.scorer import MultiFidelityScorer, Scorer
 
 __all__ = ['EnsembleMessage', 'ChunkScores', 'ScorerMethods', 'make_methods', 'scorer_name_of',
-           'retrain_task', 'score_task', 'score_smiles_task']
+           'retrain_task', 'score_task', 'score_smiles_task', 'BATCH_JOB_VARIABLES', 'record_batch_job']
+
+BATCH_JOB_VARIABLES = {'SLURM_JOB_ID': 'slurm', 'PBS_JOBID': 'pbs', 'FLUX_JOB_ID': 'flux', 'LSB_JOBID': 'lsf',
+                       'COBALT_JOBID': 'cobalt'}
+"""Environment variable holding the batch job's id under each scheduler, and the scheduler's name."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,29 @@ def _resolve(obj: Any) -> Any:
     return extract(obj) if isinstance(obj, Proxy) else obj
 
 
+def record_batch_job(result: Any) -> None:
+    """Add the batch job this worker runs in to a task's ``result.worker_info`` (runs on the worker).
+
+    Colmena gives a task function its :class:`~colmena.models.Result` when the function takes
+    ``_result``, and fills ``worker_info`` with the host name; this adds ``batch_job_id`` and
+    ``batch_scheduler`` (e.g. ``slurm``) when the worker runs inside a batch job, so that a thinker
+    can tell which allocation computed each result (and which results a cancelled job lost).
+    """
+    if result is None:
+        return
+    for variable, scheduler in BATCH_JOB_VARIABLES.items():
+        if os.environ.get(variable):
+            info = result.worker_info
+            if info is None:
+                result.worker_info = info = {}
+            if isinstance(info, dict):
+                info.update(batch_job_id=os.environ[variable], batch_scheduler=scheduler)
+            else:
+                info.batch_job_id = os.environ[variable]
+                info.batch_scheduler = scheduler
+            return
+
+
 def _take(seq: Any, rows: np.ndarray) -> Any:
     if isinstance(seq, np.ndarray):
         return seq[rows]
@@ -58,7 +86,7 @@ def _take(seq: Any, rows: np.ndarray) -> Any:
 
 
 def retrain_task(scorer: Scorer, model_msg: Any, inputs: Sequence[Any], outputs: np.ndarray, *,
-                 bootstrap_seed: int | None = None, **kwargs: Any) -> Any:
+                 bootstrap_seed: int | None = None, _result: Any = None, **kwargs: Any) -> Any:
     """Train on a worker; with ``bootstrap_seed``, on a bootstrap sample of the records.
 
     Sampling happens on the worker so that every member of an ensemble receives the same
@@ -70,10 +98,12 @@ def retrain_task(scorer: Scorer, model_msg: Any, inputs: Sequence[Any], outputs:
         inputs: ``scorer.transform_inputs(records)``.
         outputs: ``scorer.transform_outputs(records, recipe)``.
         bootstrap_seed: Seed of the bootstrap sample, or ``None`` to train on every record.
+        _result: The task's Colmena result, given by Colmena (see :func:`record_batch_job`).
         kwargs: Passed to ``scorer.retrain`` (``lower_fidelities``, training options).
     Returns:
         The update message for ``scorer.update``.
     """
+    record_batch_job(_result)
     model_msg, inputs, outputs = _resolve(model_msg), _resolve(inputs), _resolve(outputs)
     kwargs = {k: _resolve(v) for k, v in kwargs.items()}
     if bootstrap_seed is not None:
@@ -86,12 +116,14 @@ def retrain_task(scorer: Scorer, model_msg: Any, inputs: Sequence[Any], outputs:
     return scorer.retrain(model_msg, inputs, outputs, **kwargs)
 
 
-def score_task(scorer: Scorer, model_msg: Any, inputs: Sequence[Any], **kwargs: Any) -> np.ndarray:
-    """Score inputs on a worker.
+def score_task(scorer: Scorer, model_msg: Any, inputs: Sequence[Any], *, _result: Any = None,
+               **kwargs: Any) -> np.ndarray:
+    """Score inputs on a worker (``_result``: see :func:`record_batch_job`).
 
     Returns:
         ``(n,)`` float scores, or ``(members, n)`` when ``model_msg`` is an :class:`EnsembleMessage`.
     """
+    record_batch_job(_result)
     model_msg, inputs = _resolve(model_msg), _resolve(inputs)
     kwargs = {k: _resolve(v) for k, v in kwargs.items()}
     if isinstance(model_msg, EnsembleMessage):
@@ -123,7 +155,7 @@ def _smiles_problem(smiles: str) -> str:
 
 
 def score_smiles_task(scorer: Scorer, model_msg: Any, smiles: Sequence[str], *, num_lower: int = 0,
-                      **kwargs: Any) -> ChunkScores:
+                      _result: Any = None, **kwargs: Any) -> ChunkScores:
     """Parse SMILES into records, form inputs and score them, all on a worker.
 
     Molecules that RDKit cannot parse, or that the scorer cannot turn into inputs, are
@@ -134,9 +166,12 @@ def score_smiles_task(scorer: Scorer, model_msg: Any, smiles: Sequence[str], *, 
         num_lower: Number of lower fidelity levels the model was trained with; when positive, the
             scorer receives an all-NaN ``lower_fidelities`` (nothing known about new molecules),
             so it returns its estimate of the highest level.
+        _result: The task's Colmena result, given by Colmena (see :func:`record_batch_job`).
         kwargs: Passed to ``scorer.score``.
     """
     from examol_core.errors import InvalidIdentifierError
+
+    record_batch_job(_result)
     from examol_core.records import MoleculeRecord
 
     model_msg, smiles = _resolve(model_msg), _resolve(smiles)

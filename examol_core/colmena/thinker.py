@@ -77,6 +77,14 @@ def _value(result: Any) -> Any:
     return extract(value) if isinstance(value, Proxy) else value
 
 
+def _worker_info(result: Any) -> dict[str, Any]:
+    """A result's ``worker_info`` as a plain dictionary (Colmena gives a model or a dictionary)."""
+    info = result.worker_info
+    if info is None:
+        return {}
+    return dict(info) if isinstance(info, dict) else info.model_dump(exclude_none=True)
+
+
 def _failure_of(result: Any, index: int, start: int | None = None, stop: int | None = None) -> TaskFailure:
     info = result.failure_info
     return TaskFailure(index=index, task_id=result.task_id, exception=info.exception if info else 'unknown error',
@@ -407,6 +415,8 @@ class ChunkOutcome:
         rejects: ``(position in the chunk, reason)`` of molecules that could not be scored.
         failure: Why the chunk failed after all retries, or ``None``.
         attempts: Number of times the chunk was submitted.
+        worker: The ``worker_info`` of the task that scored it: ``hostname``, and ``batch_job_id``
+            and ``batch_scheduler`` when the worker ran in a batch job (Slurm, PBS, Flux...).
     """
 
     index: int
@@ -417,6 +427,7 @@ class ChunkOutcome:
     rejects: list[tuple[int, str]] = field(default_factory=list)
     failure: TaskFailure | None = None
     attempts: int = 1
+    worker: dict[str, Any] = field(default_factory=dict)
 
 
 class ScorerClient:
@@ -671,6 +682,7 @@ class ScorerClient:
                         outcome.mean, outcome.std, _ = _summarise(values, bool(members))
                         outcome.rejects = list(value.rejects)
                         outcome.failure = None
+                        outcome.worker = _worker_info(result)
                 else:
                     failure = _failure_of(result, index, outcome.start, outcome.start + len(outcome.smiles))
                 if failure is not None:
