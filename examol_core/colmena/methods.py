@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import functools
 import os
+import platform
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from examol_core.colmena.proxies import resolve
 from examol_core.scorer import MultiFidelityScorer, Scorer
 
-__all__ = ['EnsembleMessage', 'ChunkScores', 'ScorerMethods', 'make_methods', 'scorer_name_of',
-           'retrain_task', 'score_task', 'score_smiles_task', 'BATCH_JOB_VARIABLES', 'record_batch_job']
+__all__ = ['EnsembleMessage', 'ChunkScores', 'MethodNames', 'ScorerMethods', 'make_methods', 'scorer_name_of',
+           'retrain_task', 'score_task', 'score_smiles_task', 'BATCH_JOB_VARIABLES', 'worker_info', 'record_batch_job']
 
 BATCH_JOB_VARIABLES = {'SLURM_JOB_ID': 'slurm', 'PBS_JOBID': 'pbs', 'FLUX_JOB_ID': 'flux', 'LSB_JOBID': 'lsf',
                        'COBALT_JOBID': 'cobalt'}
@@ -43,17 +45,23 @@ class ChunkScores:
     Attributes:
         scores: ``(n,)`` scores, or ``(members, n)`` for an ensemble; NaN where rejected.
         rejects: ``(position in the chunk, reason)`` for each molecule that could not be scored.
+        worker: Where the chunk was scored (:func:`worker_info`): host name, and the batch job
+            (``batch_job_id``, ``batch_scheduler``) when the worker runs in one.
     """
 
     scores: np.ndarray
     rejects: list[tuple[int, str]] = field(default_factory=list)
+    worker: dict[str, str] = field(default_factory=dict)
 
 
-def _resolve(obj: Any) -> Any:
-    """The object behind a ProxyStore proxy (resolving it on the worker), or ``obj`` itself."""
-    from proxystore.proxy import Proxy, extract
-
-    return extract(obj) if isinstance(obj, Proxy) else obj
+def worker_info() -> dict[str, str]:
+    """This worker's host name and, inside a batch job (Slurm, PBS, Flux, LSF, Cobalt), the job's id and scheduler."""
+    info = {'hostname': platform.node()}
+    for variable, scheduler in BATCH_JOB_VARIABLES.items():
+        if os.environ.get(variable):
+            info.update(batch_job_id=os.environ[variable], batch_scheduler=scheduler)
+            break
+    return info
 
 
 def record_batch_job(result: Any) -> None:
@@ -66,17 +74,16 @@ def record_batch_job(result: Any) -> None:
     """
     if result is None:
         return
-    for variable, scheduler in BATCH_JOB_VARIABLES.items():
-        if os.environ.get(variable):
-            info = result.worker_info
-            if info is None:
-                result.worker_info = info = {}
-            if isinstance(info, dict):
-                info.update(batch_job_id=os.environ[variable], batch_scheduler=scheduler)
-            else:
-                info.batch_job_id = os.environ[variable]
-                info.batch_scheduler = scheduler
-            return
+    info = worker_info()
+    if 'batch_job_id' not in info:
+        return
+    if result.worker_info is None:
+        result.worker_info = {}
+    if isinstance(result.worker_info, dict):
+        result.worker_info.update(batch_job_id=info['batch_job_id'], batch_scheduler=info['batch_scheduler'])
+    else:
+        result.worker_info.batch_job_id = info['batch_job_id']
+        result.worker_info.batch_scheduler = info['batch_scheduler']
 
 
 def _take(seq: Any, rows: np.ndarray) -> Any:
@@ -98,14 +105,13 @@ def retrain_task(scorer: Scorer, model_msg: Any, inputs: Sequence[Any], outputs:
         inputs: ``scorer.transform_inputs(records)``.
         outputs: ``scorer.transform_outputs(records, recipe)``.
         bootstrap_seed: Seed of the bootstrap sample, or ``None`` to train on every record.
-        _result: The task's Colmena result, given by Colmena (see :func:`record_batch_job`).
         kwargs: Passed to ``scorer.retrain`` (``lower_fidelities``, training options).
     Returns:
         The update message for ``scorer.update``.
     """
     record_batch_job(_result)
-    model_msg, inputs, outputs = _resolve(model_msg), _resolve(inputs), _resolve(outputs)
-    kwargs = {k: _resolve(v) for k, v in kwargs.items()}
+    model_msg, inputs, outputs = resolve(model_msg), resolve(inputs), resolve(outputs)
+    kwargs = {k: resolve(v) for k, v in kwargs.items()}
     if bootstrap_seed is not None:
         rng = np.random.default_rng(bootstrap_seed)
         rows = rng.integers(0, len(inputs), size=len(inputs))
@@ -118,14 +124,14 @@ def retrain_task(scorer: Scorer, model_msg: Any, inputs: Sequence[Any], outputs:
 
 def score_task(scorer: Scorer, model_msg: Any, inputs: Sequence[Any], *, _result: Any = None,
                **kwargs: Any) -> np.ndarray:
-    """Score inputs on a worker (``_result``: see :func:`record_batch_job`).
+    """Score inputs on a worker.
 
     Returns:
         ``(n,)`` float scores, or ``(members, n)`` when ``model_msg`` is an :class:`EnsembleMessage`.
     """
     record_batch_job(_result)
-    model_msg, inputs = _resolve(model_msg), _resolve(inputs)
-    kwargs = {k: _resolve(v) for k, v in kwargs.items()}
+    model_msg, inputs = resolve(model_msg), resolve(inputs)
+    kwargs = {k: resolve(v) for k, v in kwargs.items()}
     if isinstance(model_msg, EnsembleMessage):
         return np.stack([np.asarray(scorer.score(m, inputs, **kwargs), dtype=float) for m in model_msg.members])
     return np.asarray(scorer.score(model_msg, inputs, **kwargs), dtype=float)
@@ -170,11 +176,10 @@ def score_smiles_task(scorer: Scorer, model_msg: Any, smiles: Sequence[str], *, 
         kwargs: Passed to ``scorer.score``.
     """
     from examol_core.errors import InvalidIdentifierError
-
-    record_batch_job(_result)
     from examol_core.records import MoleculeRecord
 
-    model_msg, smiles = _resolve(model_msg), _resolve(smiles)
+    record_batch_job(_result)
+    model_msg, smiles = resolve(model_msg), resolve(smiles)
     records, positions, rejects = [], [], []
     for i, smi in enumerate(smiles):
         try:
@@ -207,7 +212,21 @@ def score_smiles_task(scorer: Scorer, model_msg: Any, smiles: Sequence[str], *, 
         values = score_task(scorer, model_msg, inputs, **kwargs)
         scores[..., positions] = values
     rejects.sort()
-    return ChunkScores(scores=scores, rejects=rejects)
+    return ChunkScores(scores=scores, rejects=rejects, worker=worker_info())
+
+
+@dataclass(frozen=True)
+class MethodNames:
+    """Names of one scorer's task-server methods: the only place they are formed."""
+
+    retrain: str
+    score: str
+    score_smiles: str
+
+    @classmethod
+    def for_scorer(cls, name: str) -> 'MethodNames':
+        """``{name}_retrain``, ``{name}_score`` and ``{name}_score_smiles``."""
+        return cls(f'{name}_retrain', f'{name}_score', f'{name}_score_smiles')
 
 
 @dataclass(frozen=True)
@@ -225,6 +244,11 @@ class ScorerMethods:
     retrain: Callable[..., Any]
     score: Callable[..., np.ndarray]
     score_smiles: Callable[..., ChunkScores]
+
+    @property
+    def names(self) -> MethodNames:
+        """The registered names of the three methods."""
+        return MethodNames(self.retrain_name, self.score_name, self.score_smiles_name)
 
     @property
     def retrain_name(self) -> str:
@@ -280,9 +304,10 @@ def make_methods(scorer: Scorer, name: str | None = None, *, retrain_options: di
         :func:`score_smiles_task`).
     """
     name = name or scorer_name_of(scorer)
+    names = MethodNames.for_scorer(name)
     return ScorerMethods(
         scorer_name=name,
-        retrain=_bind(retrain_task, f'{name}_retrain', scorer, dict(retrain_options or {})),
-        score=_bind(score_task, f'{name}_score', scorer, dict(score_options or {})),
-        score_smiles=_bind(score_smiles_task, f'{name}_score_smiles', scorer, dict(score_options or {})),
+        retrain=_bind(retrain_task, names.retrain, scorer, dict(retrain_options or {})),
+        score=_bind(score_task, names.score, scorer, dict(score_options or {})),
+        score_smiles=_bind(score_smiles_task, names.score_smiles, scorer, dict(score_options or {})),
     )

@@ -23,7 +23,7 @@ hookimpl = pluggy.HookimplMarker(GROUP)
 """Marker for hook implementations in plugin modules."""
 
 __all__ = ['hookimpl', 'ScorerSpec', 'SimulatorSpec', 'PluginError', 'available_scorers', 'available_simulators',
-           'load_scorer', 'make_model', 'load_simulator', 'plugin_errors', 'get_plugin_manager', 'reset_plugins']
+           'load_scorer', 'make_model', 'load_simulator', 'plugin_errors', 'load_errors_note', 'get_plugin_manager', 'reset_plugins']
 
 
 def _resolve(target: Any) -> Any:
@@ -177,12 +177,18 @@ def available_simulators() -> dict[str, SimulatorSpec]:
     return _get()._collect('examol_simulators')
 
 
-def _unknown(kind: str, name: str, known: Mapping[str, Any]) -> UnknownPluginError:
-    msg = f'No {kind} named {name!r} is installed; available: {", ".join(sorted(known)) or "none"}.'
+def load_errors_note() -> str:
+    """``' Plugins that failed to load: ...'`` to append to a "not installed" message, or ``''``.
+
+    A plugin that is missing may be installed but broken: every such message says so the same way.
+    """
     errors = [str(e) for e in plugin_errors()]
-    if errors:
-        msg += ' Plugins that failed to load: ' + '; '.join(errors)
-    return UnknownPluginError(msg)
+    return ' Plugins that failed to load: ' + '; '.join(errors) if errors else ''
+
+
+def _unknown(kind: str, name: str, known: Mapping[str, Any]) -> UnknownPluginError:
+    return UnknownPluginError(f'No {kind} named {name!r} is installed; available: {", ".join(sorted(known)) or "none"}.'
+                              + load_errors_note())
 
 
 def get_scorer_spec(name: str) -> ScorerSpec:
