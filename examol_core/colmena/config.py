@@ -206,6 +206,21 @@ def _quiet_parsl() -> None:
         parsl_logger.addHandler(handler)
 
 
+class _Orphaned(SystemExit):
+    """Raised in a task server whose steering process has gone."""
+
+
+def _raise_orphaned(signum: int, frame: Any) -> None:
+    raise _Orphaned(1)
+
+
+def _watch_parent(parent: int, period: float = 0.5) -> None:
+    """In a task server: SIGTERM itself once the steering process ``parent`` has died (it is then re-parented)."""
+    while os.getppid() == parent:
+        time.sleep(period)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 OVERRIDDEN = {'run': ['self'], 'perform_callback': ['self', 'future', 'result', 'topic']}
 """Public methods of Colmena's task servers that the classes below extend, with their parameters.
 
@@ -226,7 +241,16 @@ def _task_server_classes() -> tuple[type, type]:
             # Ctrl-C reaches the whole process group: let the steering process alone handle it (it sends
             # the kill signal and drains results), so the server and its children shut down cleanly
             signal.signal(signal.SIGINT, signal.SIG_IGN)
-            super().run()
+            # A steering process killed outright (SIGKILL, walltime) cannot stop the server: the server
+            # notices it is orphaned (or is sent SIGTERM) and shuts its executor down (Parsl workers, batch jobs)
+            signal.signal(signal.SIGTERM, _raise_orphaned)
+            threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True, name='examol-parent').start()
+            try:
+                super().run()
+            except _Orphaned:
+                logger.warning('The steering process is gone: stopping the task server')
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                self._cleanup()
 
     class SteeredParslTaskServer(_SteeredMixin, ParslTaskServer):
         """Colmena's Parsl task server, leaving Ctrl-C to the steering process."""
