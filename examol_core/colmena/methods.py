@@ -162,10 +162,12 @@ def _smiles_problem(smiles: str) -> str:
 
 def score_smiles_task(scorer: Scorer, model_msg: Any, smiles: Sequence[str], *, num_lower: int = 0,
                       _result: Any = None, **kwargs: Any) -> ChunkScores:
-    """Parse SMILES into records, form inputs and score them, all on a worker.
+    """Form inputs straight from SMILES and score them, all on a worker.
 
-    Molecules that RDKit cannot parse, or that the scorer cannot turn into inputs, are
-    rejected with a reason instead of failing the whole chunk.
+    The chunk goes through ``scorer.transform_smiles`` and ``score`` in one piece, which is as
+    fast as the scorer itself. If that raises ``ValueError`` (a SMILES RDKit cannot parse, or
+    one the scorer cannot use), the culprits are found one by one and rejected with a reason,
+    and the other molecules are scored, instead of failing the whole chunk.
 
     Args:
         smiles: The molecules of the chunk.
@@ -175,44 +177,46 @@ def score_smiles_task(scorer: Scorer, model_msg: Any, smiles: Sequence[str], *, 
         _result: The task's Colmena result, given by Colmena (see :func:`record_batch_job`).
         kwargs: Passed to ``scorer.score``.
     """
-    from examol_core.errors import InvalidIdentifierError
-    from examol_core.records import MoleculeRecord
-
     record_batch_job(_result)
-    model_msg, smiles = resolve(model_msg), resolve(smiles)
-    records, positions, rejects = [], [], []
-    for i, smi in enumerate(smiles):
-        try:
-            records.append(MoleculeRecord.from_identifier(smi))
-            positions.append(i)
-        except InvalidIdentifierError as exc:
-            reason = _smiles_problem(smi.strip()) if isinstance(smi, str) else str(exc)
-            rejects.append((i, reason))
-    try:
-        inputs = scorer.transform_inputs(records)
-    except ValueError:
-        # Find the molecules the scorer cannot handle, one by one, and keep the others
-        kept_records, kept_positions = [], []
-        for record, pos in zip(records, positions, strict=True):
-            try:
-                scorer.transform_inputs([record])
-            except ValueError as exc:
-                rejects.append((pos, f'scorer cannot use it: {exc}'))
-            else:
-                kept_records.append(record)
-                kept_positions.append(pos)
-        records, positions = kept_records, kept_positions
-        inputs = scorer.transform_inputs(records)
+    model_msg, smiles = resolve(model_msg), list(resolve(smiles))
     members = len(model_msg) if isinstance(model_msg, EnsembleMessage) else 0
-    shape = (members, len(smiles)) if members else (len(smiles),)
-    scores = np.full(shape, np.nan)
-    if records:
+    scores = np.full((members, len(smiles)) if members else (len(smiles),), np.nan)
+
+    def score(chunk: list[str]) -> np.ndarray:
+        options = dict(kwargs)
         if num_lower and isinstance(scorer, MultiFidelityScorer):
-            kwargs['lower_fidelities'] = np.full((len(records), num_lower), np.nan)
-        values = score_task(scorer, model_msg, inputs, **kwargs)
-        scores[..., positions] = values
-    rejects.sort()
+            options['lower_fidelities'] = np.full((len(chunk), num_lower), np.nan)
+        return score_task(scorer, model_msg, scorer.transform_smiles(chunk), **options)
+
+    rejects: list[tuple[int, str]] = []
+    try:
+        if smiles:
+            scores[...] = score(smiles)
+    except ValueError:
+        positions, rejects = _usable(scorer, smiles)
+        if positions:
+            scores[..., positions] = score([smiles[i] for i in positions])
     return ChunkScores(scores=scores, rejects=rejects, worker=worker_info())
+
+
+def _usable(scorer: Scorer, smiles: list[str]) -> tuple[list[int], list[tuple[int, str]]]:
+    """Positions of the SMILES the scorer can use, and ``(position, reason)`` of the others (on a worker)."""
+    from rdkit import Chem, rdBase
+
+    positions, rejects = [], []
+    for i, smi in enumerate(smiles):
+        with rdBase.BlockLogs():
+            parsed = isinstance(smi, str) and smi.strip() and Chem.MolFromSmiles(smi) is not None
+        if not parsed:
+            rejects.append((i, _smiles_problem(smi.strip()) if isinstance(smi, str) else 'not a string'))
+            continue
+        try:
+            scorer.transform_smiles([smi])
+        except ValueError as exc:
+            rejects.append((i, f'scorer cannot use it: {exc}'))
+        else:
+            positions.append(i)
+    return positions, rejects
 
 
 @dataclass(frozen=True)
