@@ -105,12 +105,18 @@ def test_each_task_records_its_slurm_job(slurm_site, savetoy):
     with start_task_server(methods, parsl_config=EXAMPLE) as server:
         client = ScorerClient(server.queues, scorer, methods)
         chunks = list(client.stream_smiles(model, inputs, chunk_size=3, check_alive=server.check_alive))
+        # Any task's Colmena result carries it too, in worker_info
+        server.queues.send_inputs(scorer.prepare_message(model), inputs[:4], method=methods.score.__name__,
+                                  topic='score')
+        result = server.queues.get_result(topic='score', timeout=TIMEOUT)
         running = _our_jobs()
     jobs = {c.worker.get('batch_job_id') for c in chunks}
     assert len(jobs) == 1 and None not in jobs, [c.worker for c in chunks]
     assert jobs <= running, f'{jobs} is not a Slurm job of this cluster ({running})'
     assert {c.worker['batch_scheduler'] for c in chunks} == {'slurm'}
     np.testing.assert_array_equal(np.concatenate([c.mean for c in chunks]), expected)
+    assert result.success, result.failure_info
+    assert result.worker_info.batch_job_id in jobs and result.worker_info.batch_scheduler == 'slurm'
 
 
 def test_cancelled_job_loses_no_chunk_and_nothing_hangs(slurm_site, savetoy):
