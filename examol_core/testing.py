@@ -14,7 +14,6 @@ Everything runs in-process; the checks pickle every message as a worker would re
 """
 from __future__ import annotations
 
-import copy
 import inspect
 import pickle
 from collections.abc import Callable, Sequence
@@ -167,18 +166,54 @@ def check_round_trip(case: ScorerCase) -> None:
             raise _fail('round_trip', case, f'a memorising model should reproduce its labels {expected}; got {scores}')
 
 
+def _state(obj: Any) -> bytes | None:
+    """Bytes standing for a model's state, or ``None`` if it does not pickle the same way twice.
+
+    A network stands for its weights (``get_weights()`` of Keras, ``state_dict()`` of PyTorch):
+    its pickle also holds caches (traced functions) that using it changes.
+    """
+    if callable(getattr(obj, 'get_weights', None)):
+        obj = obj.get_weights()
+    elif callable(getattr(obj, 'state_dict', None)):
+        obj = {k: v.detach().cpu().numpy() if hasattr(v, 'detach') else v for k, v in obj.state_dict().items()}
+    try:
+        first, second = pickle.dumps(obj), pickle.dumps(obj)
+    except Exception:
+        return None
+    return first if first == second else None
+
+
 def check_pure_functions(case: ScorerCase) -> None:
-    """retrain and score leave their arguments unchanged, and retrain leaves the local model alone."""
+    """retrain and score leave their arguments unchanged, and neither touches the local model.
+
+    In-process, the message of ``prepare_message`` may share objects with the local model, so a
+    ``score`` or ``retrain`` that modifies what it is given would change the model too.
+    """
     records = make_reference_records()
     scorer = case.scorer
-    inputs, outputs = _training_data(case, records)
-    before_inputs, before_outputs = copy.deepcopy(inputs), outputs.copy()
-    msg = scorer.prepare_message(case.make_model(), training=True)
-    scorer.retrain(msg, inputs, outputs, **case.retrain_kwargs)
-    if not np.array_equal(outputs, before_outputs):
-        raise _fail('pure_functions', case, 'retrain modified the outputs it was given')
-    if pickle.dumps(inputs) != pickle.dumps(before_inputs):
-        raise _fail('pure_functions', case, 'retrain modified the inputs it was given')
+    multi = isinstance(scorer, MultiFidelityScorer)
+    model, inputs = _train(case, records, lower=multi)
+    outputs = scorer.transform_outputs(records, FIDELITIES[-1])
+    lower = collect_outputs(records, FIDELITIES[:-1]) if multi else None
+    extra = {'lower_fidelities': lower} if multi else {}
+    given = {'inputs': inputs, 'outputs': outputs, 'lower_fidelities': lower}
+    before = {name: pickle.dumps(value) for name, value in given.items()}
+    model_state = _state(model)
+    predictions = _score(case, model, inputs, **extra)
+    for step in ('retrain', 'score'):
+        if step == 'retrain':
+            scorer.retrain(scorer.prepare_message(model, training=True), inputs, outputs, **extra, **case.retrain_kwargs)
+        else:
+            scorer.score(scorer.prepare_message(model), inputs, **extra, **case.score_kwargs)
+        for name, value in given.items():
+            if pickle.dumps(value) != before[name]:
+                raise _fail('pure_functions', case, f'{step} modified the {name} it was given')
+        if model_state is not None and _state(model) != model_state:
+            raise _fail('pure_functions', case, f'{step} modified the local model (through its message)')
+        after = _score(case, model, inputs, **extra)
+        if not np.array_equal(after, predictions, equal_nan=True):
+            raise _fail('pure_functions', case, f'{step} changed what the local model predicts: {predictions[:3]}... '
+                        f'became {after[:3]}...')
 
 
 def check_bad_training_data(case: ScorerCase) -> None:

@@ -16,9 +16,8 @@ from typer.testing import CliRunner
 from examol_core import MoleculeRecord
 from examol_core.cli import app, parse_settings
 from examol_core.modelfile import load_model_file
-from examol_core.multifi import collect_outputs
 from examol_core.records import write_records
-from examol_core.testing import FIDELITIES, REFERENCE_SMILES, make_reference_records
+from examol_core.testing import REFERENCE_SMILES, make_reference_records
 
 TOP = 'oxidation_potential/high-adiabatic'
 LOWER = ['oxidation_potential/low-vertical', 'oxidation_potential/medium-vertical']
@@ -97,8 +96,8 @@ def test_ensemble_and_multifidelity(files, savetoy):
     np.testing.assert_allclose([float(r['score']) for r in rows], members.mean(axis=0))
     np.testing.assert_allclose([float(r['std']) for r in rows], members.std(axis=0))
     assert _read(tmp / 'bad.csv') == []
-    lower = collect_outputs(records, FIDELITIES[:-1])
-    assert np.isfinite(lower).all()
+    assert max(float(r['std']) for r in rows) > 0, 'members trained on different bootstrap samples disagree somewhere'
+    assert saved.manifest.training['seed'] == 5
 
 
 def test_failed_chunk_is_reported_and_other_scores_kept(files, savetoy):

@@ -329,42 +329,87 @@ def test_example_thinker_runs():
     assert lines[0].startswith('Trained 2 models on') and lines[0].endswith('(0 missing)') and len(lines) == 4
 
 
-class _InstantQueues:
-    """Queues whose results come back before ``send_inputs`` returns: the worst case of a thinker's race."""
-
-    topics = {'train', 'score', 'default'}
-    proxystore_name = {'train': None, 'score': None}
-    proxystore_threshold = {'train': None, 'score': None}
-
-    def __init__(self, methods):
-        self.functions = {f.__name__: f for f in methods}
-        self.client = None
-
-    def send_inputs(self, *args, method, input_kwargs, topic, task_info):
-        from types import SimpleNamespace
-
-        value = self.functions[method](*args, **input_kwargs)
-        result = SimpleNamespace(task_id=f'{method}-{len(task_info)}', method=method, task_info=task_info,
-                                 success=True, value=value, failure_info=None)
-        self.client.add_result(result)  # as a result processor on another thread could, right now
-        return result.task_id
-
-
 def test_results_arriving_during_submission_are_kept(savetoy, data):
+    """A result processor may route results before submit_* returns: the job must not look done early."""
+    import threading
+    import time
+
+    from colmena.exceptions import TimeoutException
+
     _, inputs, outputs = data
     scorer = savetoy.SaveableLookupScorer()
     methods = make_methods(scorer)
-    queues = _InstantQueues(methods)
-    client = queues.client = ScorerClient(queues, scorer, methods)
-    models = [savetoy.LookupModel() for _ in range(3)]
-    job = client.submit_retrain(models, inputs, outputs)
-    assert job.ok and job.size == 3
-    models = job.update(models)
-    scoring = client.submit_score(models, inputs, chunk_size=4)
-    assert scoring.ok and scoring.size == 5, 'the job was not declared done after its first chunk'
-    np.testing.assert_array_equal(scoring.collect().members,
-                                  [scorer.score(scorer.prepare_message(m), inputs) for m in models])
+    model = _in_process(scorer, savetoy.LookupModel(), inputs, outputs)
+    seen = []  # (tasks known to the job, results) each time the router saw it done
+    submitting, during, stop = threading.Event(), threading.Event(), threading.Event()
+    with start_task_server(methods, local=True, workers=2) as server:
+        client = ScorerClient(server.queues, scorer, methods, routed=True)
+        send = server.queues.send_inputs
+
+        def slow_send(*args, **kwargs):  # leave the workers time to answer while submission goes on
+            task_id = send(*args, **kwargs)
+            time.sleep(0.02)
+            return task_id
+
+        server.queues.send_inputs = slow_send
+
+        def route():  # what a @result_processor does, on its own thread
+            while not stop.is_set():
+                try:
+                    result = server.queues.get_result(topic='score', timeout=0.1)
+                except TimeoutException:
+                    continue
+                job = client.add_result(result)
+                if submitting.is_set():
+                    during.set()
+                if job.done:
+                    seen.append((job.size, len(job.results)))
+
+        router = threading.Thread(target=route, daemon=True)
+        router.start()
+        submitting.set()
+        scoring = client.submit_score(model, inputs, chunk_size=1)
+        submitting.clear()
+        assert scoring.wait(timeout=60)
+        stop.set()
+        router.join(timeout=5)
+    assert during.is_set(), 'results came back while the job was still being submitted'
+    assert seen == [(18, 18)], 'the job was declared done once, with every chunk'
+    np.testing.assert_array_equal(scoring.collect().mean, scorer.score(scorer.prepare_message(model), inputs))
     assert client.jobs == [], 'finished jobs are forgotten'
+
+
+def test_a_client_sends_one_task_at_a_time(savetoy, data):
+    """Agents and result processors of one thinker may submit at once: their writes must not interleave."""
+    import threading
+    import time
+
+    _, inputs, outputs = data
+    scorer = savetoy.SaveableLookupScorer()
+    methods = make_methods(scorer)
+    model = _in_process(scorer, savetoy.LookupModel(), inputs, outputs)
+    inside, most = [0], [0]
+    with start_task_server(methods, local=True, workers=2) as server:
+        client = ScorerClient(server.queues, scorer, methods)
+        send = server.queues.send_inputs
+
+        def watched_send(*args, **kwargs):
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+            time.sleep(0.005)
+            inside[0] -= 1
+            return send(*args, **kwargs)
+
+        server.queues.send_inputs = watched_send
+        jobs = []
+        agents = [threading.Thread(target=lambda: jobs.append(client.submit_score(model, inputs, chunk_size=1)))
+                  for _ in range(2)]
+        for agent in agents:
+            agent.start()
+        for agent in agents:
+            agent.join()
+        wait_all(jobs, timeout=60)
+    assert most[0] == 1 and all(job.ok for job in jobs)
 
 
 def test_in_a_colmena_thinker(savetoy, data, tmp_path):

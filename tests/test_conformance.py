@@ -7,6 +7,7 @@ from examol_core.testing import (
     ScorerCase,
     check_bad_training_data,
     check_multifidelity,
+    check_pure_functions,
     check_unknown_keyword,
     parametrize_with_checks,
 )
@@ -56,3 +57,27 @@ def test_kit_catches_ignored_lower_fidelities(toy):
 
     with pytest.raises(ConformanceError, match=r'\[multifidelity\] SingleOnly'):
         check_multifidelity(ScorerCase(SingleOnly(), toy.LookupModel, memorises=True))
+
+
+def test_kit_catches_a_score_that_changes_its_inputs(toy):
+    class Sorting(toy.LookupScorer):
+        def score(self, model_msg, inputs, lower_fidelities=None):
+            scores = super().score(model_msg, inputs, lower_fidelities)
+            inputs.sort()
+            return scores
+
+    with pytest.raises(ConformanceError, match=r'\[pure_functions\] Sorting: score modified the inputs'):
+        check_pure_functions(ScorerCase(Sorting(), toy.LookupModel))
+
+
+def test_kit_catches_a_score_that_changes_the_local_model(toy):
+    class Caching(toy.LookupScorer):
+        """Remembers what it scored in the tables it was given: which are the local model's."""
+
+        def score(self, model_msg, inputs, lower_fidelities=None):
+            scores = super().score(model_msg, inputs, lower_fidelities)
+            model_msg[0][0].update({smiles: 0. for smiles in inputs})
+            return scores
+
+    with pytest.raises(ConformanceError, match=r'\[pure_functions\] Caching: score modified the local model'):
+        check_pure_functions(ScorerCase(Caching(), toy.LookupModel))

@@ -1,6 +1,8 @@
 """The plugin registry, with the toy plugin installed for real and registered by hand."""
+import inspect
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -114,8 +116,18 @@ def test_unknown_names_list_what_is_installed(temp_plugin):
 
 
 def test_every_hook_is_documented():
+    """Like datasette's: each hook says when it is called and what it returns, and the user docs name it."""
     from examol_core.plugins import hookspecs
-    for name in dir(hookspecs):
-        if name.startswith('examol_'):
-            doc = getattr(hookspecs, name).__doc__ or ''
-            assert 'return' in doc.lower(), f'hook {name} must say what it returns'
+
+    readme = (Path(__file__).parents[1] / 'README.md').read_text()
+    hooks = [name for name in dir(hookspecs) if name.startswith('examol_')]
+    assert hooks, 'no hook specification found'
+    registered = set(dir(plugins.get_plugin_manager().hook))
+    for name in hooks:
+        spec = getattr(hookspecs, name)
+        doc = inspect.getdoc(spec) or ''
+        assert doc.startswith('Called '), f'hook {name}: its docstring must start by saying when it is called'
+        assert re.search(r'\breturns?\b', doc.split('\n\n')[0]), f'hook {name}: its summary must say what to return'
+        assert inspect.signature(spec).return_annotation is not inspect.Signature.empty, f'hook {name}: no return type'
+        assert name in registered, f'hook {name} is not registered with the plugin manager'
+        assert f'{name}()' in readme, f'hook {name} is not in the README'

@@ -9,7 +9,7 @@
 * :mod:`~examol_core.colmena.training` and :mod:`~examol_core.colmena.scoring` (steering side):
   the engines of ``examol train`` and ``examol score`` (:func:`train_model_file`,
   :func:`score_smiles_file`), for scripts and notebooks too.
-* :mod:`~examol_core.colmena.config` (steering side): queues (pipes or Redis), ProxyStore, Parsl
+* :mod:`~examol_core.colmena.config` and :mod:`~examol_core.colmena.parslsetup` (steering side): queues (pipes or Redis), ProxyStore, Parsl
   configurations (local workers by default, or a user's file) and :func:`start_task_server`.
 
 See ``docs/colmena.md`` for a complete thinker.

@@ -157,8 +157,8 @@ class Job:
             args, kwargs = self._requests[index]
             info = {**self.task_info, 'examol_job': self.job_id, 'examol_index': index, 'examol_attempt': attempt,
                     **self._extra_info(index)}
-            ids.append(self.client.queues.send_inputs(*args, method=self.method, input_kwargs=kwargs,
-                                                      topic=self.topic, task_info=info))
+            ids.append(self.client.send(*args, method=self.method, input_kwargs=kwargs, topic=self.topic,
+                                        task_info=info))
         return ids
 
     def _extra_info(self, index: int) -> dict[str, Any]:

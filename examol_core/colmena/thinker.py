@@ -18,6 +18,7 @@ In a thinker, build the client with ``routed=True``, route every result with
 from __future__ import annotations
 
 import itertools
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -97,6 +98,15 @@ class ScorerClient:
             if topic not in queues.topics:
                 raise ValueError(f'Topic {topic!r} is not one of the queues\' topics {sorted(queues.topics)}')
         self._jobs: dict[str, Job] = {}  # jobs with tasks running or failed, by id
+        self._send_lock = threading.Lock()
+
+    def send(self, *args: Any, method: str, topic: str, input_kwargs: dict[str, Any],
+             task_info: dict[str, Any]) -> str:
+        """Send one task (what jobs call), one at a time: an agent submitting and a result processor
+        resubmitting may send at once, and concurrent writes to a pipe can interleave."""
+        with self._send_lock:
+            return self.queues.send_inputs(*args, method=method, input_kwargs=input_kwargs, topic=topic,
+                                           task_info=task_info)
 
     # Routing
     def add_result(self, result: Any) -> Job:

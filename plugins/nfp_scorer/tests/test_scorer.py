@@ -171,11 +171,19 @@ def test_retrain_from_current_weights(graphs, labels, trained):
     np.testing.assert_allclose(after, before, atol=1e-3)  # continued from the weights, not from scratch
 
 
-def test_timeout_keeps_best_weights(scorer, graphs, labels, tiny):
-    weights, history = scorer.retrain(tiny().to_json(), graphs, labels, num_epochs=50, batch_size=4,
-                                      timeout=0.)
-    assert len(history['loss']) == 1, 'stopped during the first epoch'
+def test_timeout_keeps_best_weights(graphs, labels, tiny):
+    """Stopped by the clock during the first epoch: the weights of that (best, only) epoch come back, trained."""
+    scorer = NFPScorer(retrain_from_scratch=False)  # training starts from the weights below
+    model = tiny()
+    message = scorer.prepare_message(model, training=True)
+    initial = model.get_weights()
+    weights, history = scorer.retrain(message, graphs, labels, num_epochs=50, batch_size=4, timeout=0.,
+                                      validation_split=0.25, patience=None)
+    assert len(history['loss']) == 1 and np.isfinite(history['val_loss'][0]), 'stopped during the first epoch'
     assert all(np.isfinite(w).all() for w in weights)
+    assert [w.shape for w in weights] == [w.shape for w in initial]
+    assert any(not np.array_equal(w, w0) for w, w0 in zip(weights, initial)), 'the trained weights, not the initial ones'
+    assert all(np.array_equal(w, w0) for w, w0 in zip(model.get_weights(), initial)), 'the local model is untouched'
 
 
 def test_learns(scorer, graphs, tiny):

@@ -54,9 +54,23 @@ def test_reproducible(simulator, ethanol_xyz):
 
 
 def test_open_shell_neutral(simulator):
+    """The methyl radical is computed as a doublet (its ground state), not as a closed shell or a quartet."""
+    import io
+
+    from ase.io import read
+    from tblite.ase import TBLite
+
     xyz = '4\n\nC 0 0 0\nH 1.08 0 0\nH -0.54 0.935 0\nH -0.54 -0.935 0\n'
     result = single_point(simulator, xyz, smiles='[CH3]')
-    assert result.energy < 0
+
+    def energy(multiplicity: int) -> float:
+        atoms = read(io.StringIO(xyz), format='xyz')
+        atoms.calc = TBLite(method='GFN2-xTB', charge=0, multiplicity=multiplicity, verbosity=0)
+        return atoms.get_potential_energy()
+
+    doublet, quartet = energy(2), energy(4)
+    assert result.energy == pytest.approx(doublet, abs=1e-6)
+    assert doublet < quartet - 0.5
 
 
 def test_optimisation_returns_steps_and_pickles(simulator, ethanol_xyz):
