@@ -38,7 +38,7 @@ DATA = ROOT / 'examol_core' / 'data'
 SEARCH_SPACE = DATA / 'search-space.smi'
 RECORDS = DATA / 'redoxmers-oxidation.jsonl.gz'
 RECIPE = 'oxidation_potential/gfn2-adiabatic'
-MODELS = {'knn': ('rdkit', 'knn', ['--set', 'n_neighbors=4']), 'gpr': ('rdkit', 'gpr', []),
+MODELS = {'knn': ('rdkit', 'knn', ['--set', 'n_neighbors=4']), 'gpr': ('rdkit', 'gpr', ['--set', 'num_pcs=10']),
           'nfp': ('nfp', 'mpnn', ['--set', 'train.num_epochs=4'])}
 
 

@@ -11,6 +11,7 @@ import logging
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -116,6 +117,18 @@ def _raise_orphaned(signum: int, frame: Any) -> None:
     raise _Orphaned(1)
 
 
+def _abandon_work() -> None:
+    """In an orphaned task server: stop Parsl's executor (interchange, workers, batch jobs) without waiting for tasks."""
+    if 'parsl' not in sys.modules:
+        return
+    import parsl
+
+    try:
+        parsl.dfk().cleanup()
+    except Exception:  # no Parsl run in this server (LocalTaskServer), or one already stopped
+        logger.debug('No Parsl executor to stop', exc_info=True)
+
+
 def _watch_parent(parent: int, period: float = 0.5) -> None:
     """In a task server: SIGTERM itself once the steering process ``parent`` has died (it is then re-parented)."""
     while os.getppid() == parent:
@@ -152,7 +165,8 @@ def _task_server_classes() -> tuple[type, type]:
             except _Orphaned:
                 logger.warning('The steering process is gone: stopping the task server')
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                self._cleanup()
+                _abandon_work()
+                os._exit(1)  # running tasks' threads too: nobody will read their results
 
     class SteeredParslTaskServer(_SteeredMixin, ParslTaskServer):
         """Colmena's Parsl task server, leaving Ctrl-C to the steering process."""
