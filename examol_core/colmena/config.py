@@ -164,9 +164,10 @@ def _task_server_classes() -> tuple[type, type]:
                 super().run()
             except _Orphaned:
                 logger.warning('The steering process is gone: stopping the task server')
-                signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 _abandon_work()
-                os._exit(1)  # running tasks' threads too: nobody will read their results
+                # End now, running tasks' threads included (nobody will read their results): the default SIGTERM
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                os.kill(os.getpid(), signal.SIGTERM)
 
     class SteeredParslTaskServer(_SteeredMixin, ParslTaskServer):
         """Colmena's Parsl task server, leaving Ctrl-C to the steering process."""
