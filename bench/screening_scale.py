@@ -225,9 +225,12 @@ def main() -> None:
     parser.add_argument('--chunk-size', type=int, default=10_000)
     parser.add_argument('--workdir', type=Path, default=Path(tempfile.gettempdir()) / 'examol-bench-scale')
     parser.add_argument('--skip-startup', action='store_true')
+    parser.add_argument('--skip-scale', action='store_true')
+    parser.add_argument('--compare-lines', type=int, help='Lines of the comparison with the in-process scorer '
+                        '(default 100k; 4k with --quick).')
     args = parser.parse_args()
     sizes = args.sizes or ([5_000, 20_000] if args.quick else [100_000, 1_000_000, 10_000_000])
-    compare_n = 4_000 if args.quick else 100_000
+    compare_n = args.compare_lines or (4_000 if args.quick else 100_000)
     chunk = min(args.chunk_size, 1_000) if args.quick else args.chunk_size
     args.workdir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault('OMP_NUM_THREADS', '1')
@@ -244,15 +247,23 @@ def main() -> None:
             r = run_score(knn, s300, args.workdir / 'startup.csv', '--chunk-size', '100', *extra)
             print(f'| {label} | {r["first"]:.2f} | {r["wall"]:.2f} |')
 
+    if not args.skip_scale:
+        scale(knn, sizes, chunk, args.workdir)
+    compare(args.models, compare_n, chunk, args.workdir)
+    print(f'\n# load at the end {os.getloadavg()[0]:.1f}')
+
+
+def scale(knn: Path, sizes: list[int], chunk: int, workdir: Path) -> None:
+    """Throughput, memory and steering share for each size, with 1 and 2 workers."""
     print('\n## Scale: examol score, KNN')
     print('| lines | workers | wall (s) | molecules/s | after the first chunk | steering peak RSS (MB) | '
           'worker peak RSS (MB) | steering busy |')
     print('|---|---|---|---|---|---|---|---|')
     rates = {}
     for n in sizes:
-        smiles = build_smiles(n, args.workdir / f'lines-{n}.smi')
+        smiles = build_smiles(n, workdir / f'lines-{n}.smi')
         for workers in (1, 2):
-            r = run_score(knn, smiles, args.workdir / 'scale.csv', '--chunk-size', str(chunk), '--workers', str(workers))
+            r = run_score(knn, smiles, workdir / 'scale.csv', '--chunk-size', str(chunk), '--workers', str(workers))
             rates[n, workers] = n / r['wall']
             print(f'| {n:,} | {workers} | {r["wall"]:.1f} | {n / r["wall"]:,.0f} | {steady_rate(r, n, chunk * workers):,.0f} | '
                   f'{r["steering_rss"]:.0f} | {r["workers_rss"]:.0f} | {r["steering_busy"]:.0%} |', flush=True)
@@ -260,23 +271,25 @@ def main() -> None:
     for n in sizes:
         print(f'| {n:,} | {rates[n, 2] / rates[n, 1]:.2f} | {rates[n, 2] / rates[sizes[0], 2]:.2f} |')
 
+
+def compare(models: list[str], compare_n: int, chunk: int, workdir: Path) -> None:
+    """The command (1 and 2 workers) against the in-process scorer on one core, for each model."""
     print(f'\n## The command against the in-process scorer ({compare_n:,} lines, one core in-process)')
     print('Command rates are counted after its first chunk (start-up apart; see the start-up table).')
     print('| model | in-process 1 core (mol/s) | command, 1 worker | command, 2 workers | 2 workers / in-process |')
     print('|---|---|---|---|---|')
-    smiles = build_smiles(compare_n, args.workdir / f'lines-{compare_n}.smi')
-    for name in args.models:
+    smiles = build_smiles(compare_n, workdir / f'lines-{compare_n}.smi')
+    for name in models:
         try:
-            model = train(name, args.workdir)
+            model = train(name, workdir)
         except subprocess.CalledProcessError as exc:
             print(f'| {name} | could not train ({exc}) | | | |')
             continue
         cmp_chunk = min(chunk, max(100, compare_n // 20))
         base = in_process_rate(model, smiles, compare_n, cmp_chunk)
-        one, two = (steady_rate(run_score(model, smiles, args.workdir / 'cmp.csv', '--chunk-size', str(cmp_chunk),
+        one, two = (steady_rate(run_score(model, smiles, workdir / 'cmp.csv', '--chunk-size', str(cmp_chunk),
                                           '--workers', str(w)), compare_n, cmp_chunk * w) for w in (1, 2))
         print(f'| {name} | {base:,.0f} | {one:,.0f} | {two:,.0f} | {two / base:.2f} |', flush=True)
-    print(f'\n# load at the end {os.getloadavg()[0]:.1f}')
 
 
 if __name__ == '__main__':
