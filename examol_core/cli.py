@@ -200,6 +200,9 @@ def score(
     chunk_size: int = typer.Option(1000, '--chunk-size', help='Molecules per task.'),
     settings: list[str] = typer.Option([], '--set', help='Option KEY=VALUE passed to the scorer\'s score. Repeat.'),
     retries: int = typer.Option(1, '--retries', help='Times a failed chunk is resubmitted before giving up.'),
+    resume: bool = typer.Option(False, '--resume', help='Continue the interrupted run of this output (same model, '
+                                'SMILES file and options; the task server may differ) without rescoring what it '
+                                'finished.'),
     workers: int = _WORKERS,
     parsl_config: Path | None = _PARSL,
     redis_url: str | None = _REDIS,
@@ -209,7 +212,9 @@ def score(
 
     Molecules that cannot be parsed or featurised go to the rejects file with their line number
     and the reason. If a chunk still fails after --retries, its molecules go there too (with the
-    error) and the command exits with status 1.
+    error) and the command exits with status 1. Progress is recorded beside the output after each
+    chunk: an interrupted run (Ctrl-C, killed, out of walltime) continues with the same command
+    plus --resume, and ends with the files an uninterrupted run would have written.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -227,7 +232,16 @@ def score(
             summary = score_smiles_file(
                 model, smiles, output, rejects=rejects, chunk_size=chunk_size, retries=retries,
                 score_options=options['score'], on_start=lambda: bar.update(task, description='Scoring'),
-                progress=lambda p: bar.update(task, completed=p.done, total=p.total), **server_options)
+                progress=lambda p: bar.update(task, completed=p.done, total=p.total), resume=resume,
+                **server_options)
+    except KeyboardInterrupt:
+        from examol_core.colmena.resume import progress_path
+
+        kept = progress_path(output).is_file()
+        console.print('[red]Interrupted.[/] ' + ('The finished chunks are kept: run the same command with --resume '
+                                                  'to continue.' if kept else 'Nothing was finished.'),
+                      highlight=False, soft_wrap=True)
+        raise typer.Exit(130) from None
     except _Abort as exc:
         raise _fail(str(exc)) from None
     except (ExamolError, ValueError, FileNotFoundError) as exc:

@@ -507,3 +507,18 @@ def test_colmena_methods_we_extend_keep_their_shape():
         assert extended <= set(OVERRIDDEN), f'{cls.__name__} extends {sorted(extended - set(OVERRIDDEN))}'
         for name in extended:
             assert list(inspect.signature(getattr(upstream, name)).parameters) == OVERRIDDEN[name], (upstream, name)
+
+
+def test_inputs_of_tasks_that_never_ran_are_evicted_when_the_job_ends(savetoy, data):
+    """Like the tasks of a worker that died: their inputs were never read, and must not stay in the store."""
+    _, inputs, outputs = data
+    scorer = savetoy.SaveableLookupScorer(delay=0.5)
+    methods = make_methods(scorer)
+    model = _in_process(scorer, savetoy.LookupModel(), inputs, outputs)
+    with start_task_server(methods, local=True, workers=1, proxy_threshold=50) as server:
+        stored = Path(server.store.connector.store_dir)
+        client = ScorerClient(server.queues, scorer, methods)
+        scoring = client.submit_score(model, inputs, chunk_size=6)  # 3 chunks, scored one after the other
+        assert len(list(stored.iterdir())) >= 3, 'each chunk\'s inputs wait in the store'
+        scoring.close()  # abandoned with tasks that never ran
+        assert not list(stored.iterdir()), 'objects of the closed job were left in the store'

@@ -37,6 +37,7 @@ from examol_core.colmena.methods import (
     score_smiles_task,
     score_task,
 )
+from examol_core.colmena.resume import ResumeError, ScoreJournal, progress_path
 from examol_core.colmena.scorefiles import ScoreWriter, SmilesFile, default_rejects_path, read_smiles
 from examol_core.colmena.scoring import ChunkFailure, ScoreProgress, ScoreSummary, score_smiles_file, write_scores
 from examol_core.colmena.thinker import (
@@ -61,6 +62,7 @@ from examol_core.colmena.training import (
 )
 
 __all__ = [
+    'ResumeError', 'ScoreJournal', 'progress_path',
     'make_methods', 'ScorerMethods', 'MethodNames', 'EnsembleMessage', 'ChunkScores', 'retrain_task', 'score_task', 'score_smiles_task',
     'ScorerClient', 'Job', 'RetrainJob', 'ScoreJob', 'Scores', 'ChunkOutcome', 'TaskFailure', 'IncompleteJobError',
     'chunk_bounds', 'wait_all',

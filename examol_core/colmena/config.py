@@ -11,6 +11,7 @@ import logging
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -108,6 +109,33 @@ def make_queues(topics: Iterable[str] = DEFAULT_TOPICS, *, redis_url: str | None
     return PipeQueues(topics=topics, **kwargs)
 
 
+class _Orphaned(SystemExit):
+    """Raised in a task server whose steering process has gone."""
+
+
+def _raise_orphaned(signum: int, frame: Any) -> None:
+    raise _Orphaned(1)
+
+
+def _abandon_work() -> None:
+    """In an orphaned task server: stop Parsl's executor (interchange, workers, batch jobs) without waiting for tasks."""
+    if 'parsl' not in sys.modules:
+        return
+    import parsl
+
+    try:
+        parsl.dfk().cleanup()
+    except Exception:  # no Parsl run in this server (LocalTaskServer), or one already stopped
+        logger.debug('No Parsl executor to stop', exc_info=True)
+
+
+def _watch_parent(parent: int, period: float = 0.5) -> None:
+    """In a task server: SIGTERM itself once the steering process ``parent`` has died (it is then re-parented)."""
+    while os.getppid() == parent:
+        time.sleep(period)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 OVERRIDDEN = {'run': ['self'], 'perform_callback': ['self', 'future', 'result', 'topic']}
 """Public methods of Colmena's task servers that the classes below extend, with their parameters.
 
@@ -128,7 +156,18 @@ def _task_server_classes() -> tuple[type, type]:
             # Ctrl-C reaches the whole process group: let the steering process alone handle it (it sends
             # the kill signal and drains results), so the server and its children shut down cleanly
             signal.signal(signal.SIGINT, signal.SIG_IGN)
-            super().run()
+            # A steering process killed outright (SIGKILL, walltime) cannot stop the server: the server
+            # notices it is orphaned (or is sent SIGTERM) and shuts its executor down (Parsl workers, batch jobs)
+            signal.signal(signal.SIGTERM, _raise_orphaned)
+            threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True, name='examol-parent').start()
+            try:
+                super().run()
+            except _Orphaned:
+                logger.warning('The steering process is gone: stopping the task server')
+                _abandon_work()
+                # End now, running tasks' threads included (nobody will read their results): the default SIGTERM
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                os.kill(os.getpid(), signal.SIGTERM)
 
     class SteeredParslTaskServer(_SteeredMixin, ParslTaskServer):
         """Colmena's Parsl task server, leaving Ctrl-C to the steering process."""

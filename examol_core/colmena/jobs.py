@@ -84,6 +84,7 @@ class Job:
         self._attempts: dict[int, int] = {}  # index → number of its latest submission
         self._pending: set[int] = set()
         self._proxy_keys: list[proxies.ProxyKey] = []
+        self._task_keys: dict[int, list[proxies.ProxyKey]] = {}  # large arguments of one task, by index
         self._auto_close = auto_close
         self._closed = False
         self._lock = threading.RLock()
@@ -105,13 +106,41 @@ class Job:
         Marking first matters in a thinker: results come back on another thread, possibly
         before the last task is sent, and the job must not look done before then.
         """
+        requests = [(index, *self._proxy_arguments(index, args, kwargs)) for index, args, kwargs in requests]
         with self._lock:
             if self._closed:
+                proxies.evict(key for index, _, _ in requests for key in self._task_keys.pop(index, []))
                 raise IncompleteJobError(f'This {self.kind} job was closed; submit a new one')
             for index, args, kwargs in requests:
                 self._requests[index] = (args, kwargs)
             sends = self._mark([index for index, _, _ in requests])
         return self._send(sends)
+
+    def _proxy_arguments(self, index: int, args: tuple[Any, ...],
+                         kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """Put a task's large arguments in ProxyStore under this job, rather than leave it to Colmena.
+
+        Colmena proxies large arguments itself, evicted when a worker reads them: those of a task
+        whose worker died first would stay in the store (Redis) for good. The job's own proxies
+        are evicted when the task succeeds or, at the latest, when the job closes.
+        """
+        from proxystore.proxy import Proxy
+
+        keys: list[proxies.ProxyKey] = []
+
+        def own(value: Any) -> Any:
+            if isinstance(value, Proxy):
+                return value
+            shared, key = proxies.share(self.client.queues, self.topic, value)
+            if key is not None:
+                keys.append(key)
+            return shared
+
+        args, kwargs = tuple(own(a) for a in args), {k: own(v) for k, v in kwargs.items()}
+        if keys:
+            with self._lock:
+                self._task_keys.setdefault(index, []).extend(keys)
+        return args, kwargs
 
     def _mark(self, indices: Iterable[int]) -> list[tuple[int, int]]:
         """Count a new attempt of each task and mark it pending (lock held); ``(index, attempt)`` to send."""
@@ -198,7 +227,9 @@ class Job:
                 self._pending.discard(index)
             done = self.done
             close = done and not self.failures and self._auto_close
+            finished_keys = self._task_keys.pop(index, []) if index in self.results else []
             self._changed.notify_all()
+        proxies.evict(finished_keys)
         self._send(retry)
         if close:
             self.close()
@@ -285,6 +316,8 @@ class Job:
         """
         with self._lock:
             keys, self._proxy_keys = self._proxy_keys, []
+            keys += [key for task in self._task_keys.values() for key in task]
+            self._task_keys = {}
             self._closed = True
         proxies.evict(keys)
         self.client.release(self)

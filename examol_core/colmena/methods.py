@@ -9,6 +9,8 @@ objects (Colmena proxies large return values itself when the queues use ProxySto
 from __future__ import annotations
 
 import functools
+import os
+import platform
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +21,11 @@ from examol_core.colmena.proxies import resolve
 from examol_core.scorer import MultiFidelityScorer, Scorer
 
 __all__ = ['EnsembleMessage', 'ChunkScores', 'MethodNames', 'ScorerMethods', 'make_methods', 'scorer_name_of',
-           'retrain_task', 'score_task', 'score_smiles_task']
+           'retrain_task', 'score_task', 'score_smiles_task', 'BATCH_JOB_VARIABLES', 'worker_info', 'record_batch_job']
+
+BATCH_JOB_VARIABLES = {'SLURM_JOB_ID': 'slurm', 'PBS_JOBID': 'pbs', 'FLUX_JOB_ID': 'flux', 'LSB_JOBID': 'lsf',
+                       'COBALT_JOBID': 'cobalt'}
+"""Environment variable holding the batch job's id under each scheduler, and the scheduler's name."""
 
 
 @dataclass(frozen=True)
@@ -39,10 +45,45 @@ class ChunkScores:
     Attributes:
         scores: ``(n,)`` scores, or ``(members, n)`` for an ensemble; NaN where rejected.
         rejects: ``(position in the chunk, reason)`` for each molecule that could not be scored.
+        worker: Where the chunk was scored (:func:`worker_info`): host name, and the batch job
+            (``batch_job_id``, ``batch_scheduler``) when the worker runs in one.
     """
 
     scores: np.ndarray
     rejects: list[tuple[int, str]] = field(default_factory=list)
+    worker: dict[str, str] = field(default_factory=dict)
+
+
+def worker_info() -> dict[str, str]:
+    """This worker's host name and, inside a batch job (Slurm, PBS, Flux, LSF, Cobalt), the job's id and scheduler."""
+    info = {'hostname': platform.node()}
+    for variable, scheduler in BATCH_JOB_VARIABLES.items():
+        if os.environ.get(variable):
+            info.update(batch_job_id=os.environ[variable], batch_scheduler=scheduler)
+            break
+    return info
+
+
+def record_batch_job(result: Any) -> None:
+    """Add the batch job this worker runs in to a task's ``result.worker_info`` (runs on the worker).
+
+    Colmena gives a task function its :class:`~colmena.models.Result` when the function takes
+    ``_result``, and fills ``worker_info`` with the host name; this adds ``batch_job_id`` and
+    ``batch_scheduler`` (e.g. ``slurm``) when the worker runs inside a batch job, so that a thinker
+    can tell which allocation computed each result (and which results a cancelled job lost).
+    """
+    if result is None:
+        return
+    info = worker_info()
+    if 'batch_job_id' not in info:
+        return
+    if result.worker_info is None:
+        result.worker_info = {}
+    if isinstance(result.worker_info, dict):
+        result.worker_info.update(batch_job_id=info['batch_job_id'], batch_scheduler=info['batch_scheduler'])
+    else:
+        result.worker_info.batch_job_id = info['batch_job_id']
+        result.worker_info.batch_scheduler = info['batch_scheduler']
 
 
 def _take(seq: Any, rows: np.ndarray) -> Any:
@@ -52,7 +93,7 @@ def _take(seq: Any, rows: np.ndarray) -> Any:
 
 
 def retrain_task(scorer: Scorer, model_msg: Any, inputs: Sequence[Any], outputs: np.ndarray, *,
-                 bootstrap_seed: int | None = None, **kwargs: Any) -> Any:
+                 bootstrap_seed: int | None = None, _result: Any = None, **kwargs: Any) -> Any:
     """Train on a worker; with ``bootstrap_seed``, on a bootstrap sample of the records.
 
     Sampling happens on the worker so that every member of an ensemble receives the same
@@ -68,6 +109,7 @@ def retrain_task(scorer: Scorer, model_msg: Any, inputs: Sequence[Any], outputs:
     Returns:
         The update message for ``scorer.update``.
     """
+    record_batch_job(_result)
     model_msg, inputs, outputs = resolve(model_msg), resolve(inputs), resolve(outputs)
     kwargs = {k: resolve(v) for k, v in kwargs.items()}
     if bootstrap_seed is not None:
@@ -80,12 +122,14 @@ def retrain_task(scorer: Scorer, model_msg: Any, inputs: Sequence[Any], outputs:
     return scorer.retrain(model_msg, inputs, outputs, **kwargs)
 
 
-def score_task(scorer: Scorer, model_msg: Any, inputs: Sequence[Any], **kwargs: Any) -> np.ndarray:
+def score_task(scorer: Scorer, model_msg: Any, inputs: Sequence[Any], *, _result: Any = None,
+               **kwargs: Any) -> np.ndarray:
     """Score inputs on a worker.
 
     Returns:
         ``(n,)`` float scores, or ``(members, n)`` when ``model_msg`` is an :class:`EnsembleMessage`.
     """
+    record_batch_job(_result)
     model_msg, inputs = resolve(model_msg), resolve(inputs)
     kwargs = {k: resolve(v) for k, v in kwargs.items()}
     if isinstance(model_msg, EnsembleMessage):
@@ -117,56 +161,62 @@ def _smiles_problem(smiles: str) -> str:
 
 
 def score_smiles_task(scorer: Scorer, model_msg: Any, smiles: Sequence[str], *, num_lower: int = 0,
-                      **kwargs: Any) -> ChunkScores:
-    """Parse SMILES into records, form inputs and score them, all on a worker.
+                      _result: Any = None, **kwargs: Any) -> ChunkScores:
+    """Form inputs straight from SMILES and score them, all on a worker.
 
-    Molecules that RDKit cannot parse, or that the scorer cannot turn into inputs, are
-    rejected with a reason instead of failing the whole chunk.
+    The chunk goes through ``scorer.transform_smiles`` and ``score`` in one piece, which is as
+    fast as the scorer itself. If that raises ``ValueError`` (a SMILES RDKit cannot parse, or
+    one the scorer cannot use), the culprits are found one by one and rejected with a reason,
+    and the other molecules are scored, instead of failing the whole chunk.
 
     Args:
         smiles: The molecules of the chunk.
         num_lower: Number of lower fidelity levels the model was trained with; when positive, the
             scorer receives an all-NaN ``lower_fidelities`` (nothing known about new molecules),
             so it returns its estimate of the highest level.
+        _result: The task's Colmena result, given by Colmena (see :func:`record_batch_job`).
         kwargs: Passed to ``scorer.score``.
     """
-    from examol_core.errors import InvalidIdentifierError
-    from examol_core.records import MoleculeRecord
-
-    model_msg, smiles = resolve(model_msg), resolve(smiles)
-    records, positions, rejects = [], [], []
-    for i, smi in enumerate(smiles):
-        try:
-            records.append(MoleculeRecord.from_identifier(smi))
-            positions.append(i)
-        except InvalidIdentifierError as exc:
-            reason = _smiles_problem(smi.strip()) if isinstance(smi, str) else str(exc)
-            rejects.append((i, reason))
-    try:
-        inputs = scorer.transform_inputs(records)
-    except ValueError:
-        # Find the molecules the scorer cannot handle, one by one, and keep the others
-        kept_records, kept_positions = [], []
-        for record, pos in zip(records, positions, strict=True):
-            try:
-                scorer.transform_inputs([record])
-            except ValueError as exc:
-                rejects.append((pos, f'scorer cannot use it: {exc}'))
-            else:
-                kept_records.append(record)
-                kept_positions.append(pos)
-        records, positions = kept_records, kept_positions
-        inputs = scorer.transform_inputs(records)
+    record_batch_job(_result)
+    model_msg, smiles = resolve(model_msg), list(resolve(smiles))
     members = len(model_msg) if isinstance(model_msg, EnsembleMessage) else 0
-    shape = (members, len(smiles)) if members else (len(smiles),)
-    scores = np.full(shape, np.nan)
-    if records:
+    scores = np.full((members, len(smiles)) if members else (len(smiles),), np.nan)
+
+    def score(chunk: list[str]) -> np.ndarray:
+        options = dict(kwargs)
         if num_lower and isinstance(scorer, MultiFidelityScorer):
-            kwargs['lower_fidelities'] = np.full((len(records), num_lower), np.nan)
-        values = score_task(scorer, model_msg, inputs, **kwargs)
-        scores[..., positions] = values
-    rejects.sort()
-    return ChunkScores(scores=scores, rejects=rejects)
+            options['lower_fidelities'] = np.full((len(chunk), num_lower), np.nan)
+        return score_task(scorer, model_msg, scorer.transform_smiles(chunk), **options)
+
+    rejects: list[tuple[int, str]] = []
+    try:
+        if smiles:
+            scores[...] = score(smiles)
+    except ValueError:
+        positions, rejects = _usable(scorer, smiles)
+        if positions:
+            scores[..., positions] = score([smiles[i] for i in positions])
+    return ChunkScores(scores=scores, rejects=rejects, worker=worker_info())
+
+
+def _usable(scorer: Scorer, smiles: list[str]) -> tuple[list[int], list[tuple[int, str]]]:
+    """Positions of the SMILES the scorer can use, and ``(position, reason)`` of the others (on a worker)."""
+    from rdkit import Chem, rdBase
+
+    positions, rejects = [], []
+    for i, smi in enumerate(smiles):
+        with rdBase.BlockLogs():
+            parsed = isinstance(smi, str) and smi.strip() and Chem.MolFromSmiles(smi) is not None
+        if not parsed:
+            rejects.append((i, _smiles_problem(smi.strip()) if isinstance(smi, str) else 'not a string'))
+            continue
+        try:
+            scorer.transform_smiles([smi])
+        except ValueError as exc:
+            rejects.append((i, f'scorer cannot use it: {exc}'))
+        else:
+            positions.append(i)
+    return positions, rejects
 
 
 @dataclass(frozen=True)

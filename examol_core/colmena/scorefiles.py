@@ -82,16 +82,22 @@ class ScoreWriter:
     """Write scored chunks, in order, to ``output`` (``line,smiles,score[,std]``) and ``rejects`` (``line,smiles,reason``).
 
     Rows go to hidden ``.part`` files next to the targets, flushed after each chunk, which
-    :meth:`commit` renames into place; leaving the ``with`` block without committing removes them.
+    :meth:`commit` renames into place. With a ``journal``
+    (:class:`~examol_core.colmena.resume.ScoreJournal`), each chunk is also synced to disk and
+    recorded, and a run that stops before :meth:`commit` keeps its ``.part`` files for ``--resume``
+    (a resumed journal reopens them, cut back to its last recorded chunk); without one, leaving the
+    ``with`` block without committing removes them.
 
     Attributes:
         scored, rejected, failed: Molecules written so far to each category.
     """
 
-    def __init__(self, output: str | os.PathLike, rejects: str | os.PathLike | None = None, *, ensemble: bool):
+    def __init__(self, output: str | os.PathLike, rejects: str | os.PathLike | None = None, *, ensemble: bool,
+                 journal: Any = None):
         self.output = Path(output)
         self.rejects = Path(rejects) if rejects is not None else default_rejects_path(self.output)
         self.ensemble = ensemble
+        self.journal = journal
         self.scored = self.rejected = self.failed = 0
         self._parts = [p.with_name(f'.{p.name}.part') for p in (self.output, self.rejects)]
         self._files: list[Any] = []
@@ -99,11 +105,29 @@ class ScoreWriter:
     def __enter__(self) -> 'ScoreWriter':
         for path in (self.output, self.rejects):
             path.parent.mkdir(parents=True, exist_ok=True)
+        if self.journal is not None and self.journal.resumed:
+            self._reopen()
+            return self
         self._files = [open(p, 'w', encoding='utf-8', newline='') for p in self._parts]
         self._scores, self._rejects = (csv.writer(f) for f in self._files)
         self._scores.writerow(['line', 'smiles', 'score', 'std'] if self.ensemble else ['line', 'smiles', 'score'])
         self._rejects.writerow(['line', 'smiles', 'reason'])
         return self
+
+    def _reopen(self) -> None:
+        """Continue the ``.part`` files of an interrupted run, cut back to the journal's last chunk."""
+        from examol_core.colmena.resume import ResumeError
+
+        state = self.journal.state
+        for part, size in zip(self._parts, (state['output_bytes'], state['rejects_bytes']), strict=True):
+            if not part.is_file() or part.stat().st_size < size:
+                raise ResumeError(f'Cannot resume: {part} is missing or shorter than recorded in {self.journal.path}')
+        self._files = [open(p, 'r+', encoding='utf-8', newline='') for p in self._parts]
+        for file, size in zip(self._files, (state['output_bytes'], state['rejects_bytes']), strict=True):
+            file.truncate(size)
+            file.seek(size)
+        self._scores, self._rejects = (csv.writer(f) for f in self._files)
+        self.scored, self.rejected, self.failed = state['scored'], state['rejected'], state['failed']
 
     def write(self, chunk: Any) -> None:
         """Append a :class:`~examol_core.colmena.ChunkOutcome`: its scores, its rejects, or all of it as failed."""
@@ -125,12 +149,19 @@ class ScoreWriter:
             self.scored += len(chunk.smiles) - len(reasons)
         for file in self._files:
             file.flush()
+        if self.journal is not None:
+            for file in self._files:
+                os.fsync(file.fileno())
+            self.journal.record(chunk, tuple(file.tell() for file in self._files),
+                                (self.scored, self.rejected, self.failed))
 
     def commit(self) -> None:
         """Close the files and move them into place."""
         self._close()
         for part, path in zip(self._parts, (self.output, self.rejects), strict=True):
             os.replace(part, path)
+        if self.journal is not None:
+            self.journal.finish()
 
     def _close(self) -> None:
         for file in self._files:
@@ -139,5 +170,7 @@ class ScoreWriter:
 
     def __exit__(self, *exc: Any) -> None:
         self._close()
+        if self.journal is not None and self.journal.state['chunks'] and self.journal.path.is_file():
+            return  # an interrupted run, kept for --resume
         for part in self._parts:
             part.unlink(missing_ok=True)

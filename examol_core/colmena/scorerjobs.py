@@ -135,7 +135,7 @@ class ScoreJob(Job):
         if values.shape != expected:
             raise ValueError(f'chunk {index} (inputs {start}-{stop - 1}) returned scores of shape {values.shape}; '
                              f'expected {expected}')
-        return ChunkScores(values, list(value.rejects)) if self.smiles else values
+        return ChunkScores(values, list(value.rejects), dict(value.worker)) if self.smiles else values
 
     def collect(self, allow_missing: bool = False) -> Scores:
         """Scores in input order.

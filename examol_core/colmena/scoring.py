@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from examol_core.colmena.scorefiles import ScoreWriter, SmilesFile
+from examol_core.colmena.resume import ScoreJournal
+from examol_core.colmena.scorefiles import ScoreWriter, SmilesFile, default_rejects_path
 from examol_core.colmena.thinker import ChunkOutcome, ScorerClient, TaskFailure
 
 __all__ = ['ScoreProgress', 'ChunkFailure', 'ScoreSummary', 'write_scores', 'score_smiles_file']
@@ -73,6 +74,11 @@ def write_scores(chunks: Iterable[ChunkOutcome], writer: ScoreWriter, *, source:
         progress: Called after each chunk.
     """
     summary = ScoreSummary(writer.output, writer.rejects)
+    if writer.journal is not None:  # chunks of the interrupted run that failed
+        for failed in writer.journal.state['failed_chunks']:
+            failure = TaskFailure(failed['index'], failed['task_id'], failed['exception'], failed['traceback'])
+            summary.failed_chunks.append(ChunkFailure(failed['index'], failed['first_line'], failed['last_line'],
+                                                      failure))
     for chunk in chunks:
         writer.write(chunk)
         if chunk.failure is not None:
@@ -89,12 +95,19 @@ def score_smiles_file(model: str | os.PathLike, smiles: str | os.PathLike, outpu
                       rejects: str | os.PathLike | None = None, chunk_size: int = 1000, retries: int = 1,
                       score_options: dict[str, Any] | None = None,
                       progress: Callable[[ScoreProgress], None] | None = None,
-                      on_start: Callable[[], None] | None = None, **server_options: Any) -> ScoreSummary:
+                      on_start: Callable[[], None] | None = None, resume: bool = False,
+                      **server_options: Any) -> ScoreSummary:
     """Score every SMILES of a file with a saved model, in chunks across workers; write them in input order.
 
     Molecules that cannot be parsed or featurised go to ``rejects`` with their line number and
     the reason; so do the molecules of a chunk that still fails after ``retries`` resubmissions
     (listed in :attr:`ScoreSummary.failed_chunks`). The outputs appear complete, or not at all.
+
+    Progress is recorded beside the output after every chunk (see
+    :mod:`~examol_core.colmena.resume`): a run that stops early (Ctrl-C, SIGKILL, the batch job's
+    walltime) is continued by calling again with ``resume=True`` and the same files and options,
+    without scoring the finished chunks again; the outputs are then byte for byte those of an
+    uninterrupted run.
 
     Args:
         model: Model file written by ``examol train`` (:func:`~examol_core.colmena.train_model_file`).
@@ -106,6 +119,8 @@ def score_smiles_file(model: str | os.PathLike, smiles: str | os.PathLike, outpu
         score_options: Passed to every ``scorer.score`` call.
         progress: Called after each chunk written.
         on_start: Called once the task server has started.
+        resume: Continue the interrupted run of this output (:class:`~examol_core.colmena.resume.ResumeError`
+            if there is none, or if the model file, the SMILES file or these options differ).
         server_options: For :func:`~examol_core.colmena.start_task_server` (``workers``,
             ``parsl_config``, ``redis_url``, ``local``).
     """
@@ -117,17 +132,21 @@ def score_smiles_file(model: str | os.PathLike, smiles: str | os.PathLike, outpu
         raise ValueError(f'--chunk-size must be at least 1; got {chunk_size}')
     source = SmilesFile(smiles)
     saved = load_model_file(model)
+    rejects = Path(rejects) if rejects is not None else default_rejects_path(output)
+    journal = ScoreJournal.start(model, smiles, output, resume=resume, options={
+        'chunk_size': chunk_size, 'retries': retries, 'score_options': dict(score_options or {}),
+        'rejects': str(rejects.resolve())})
     methods = make_methods(saved.scorer, saved.scorer_name, score_options=dict(score_options or {}))
     models = saved.members if saved.is_ensemble else saved.model
     if isinstance(server_options.get('parsl_config'), (str, os.PathLike)):
         server_options['parsl_config'] = load_parsl_config(server_options['parsl_config'])
     capacity = server_capacity(server_options.get('workers', 1), server_options.get('parsl_config'))
-    with ScoreWriter(output, rejects, ensemble=saved.is_ensemble) as writer:
+    with ScoreWriter(output, rejects, ensemble=saved.is_ensemble, journal=journal) as writer:
         with start_task_server(methods, **server_options) as server:
             if on_start is not None:
                 on_start()
             client = ScorerClient(server.queues, saved.scorer, methods)
-            chunks = client.stream_smiles(models, source, chunk_size=chunk_size, max_in_flight=max(2, 2 * capacity),
+            chunks = client.stream_smiles(models, journal.skip_done(source), chunk_size=chunk_size, max_in_flight=max(2, 2 * capacity),
                                           retries=retries, num_lower=len(saved.manifest.lower_recipes),
                                           check_alive=server.check_alive)
             summary = write_scores(chunks, writer, source=source, progress=progress)

@@ -52,6 +52,8 @@ class ChunkOutcome:
         attempts: Number of times the chunk was submitted.
         lines: Line number of each SMILES when the stream gave ``(line, SMILES)`` pairs (as
             :func:`~examol_core.colmena.read_smiles` does), else its position in the stream.
+        worker: Where it was scored (:attr:`ChunkScores.worker`): ``hostname``, and ``batch_job_id``
+            and ``batch_scheduler`` when the worker ran in a batch job (Slurm, PBS, Flux...).
     """
 
     index: int
@@ -63,6 +65,7 @@ class ChunkOutcome:
     failure: TaskFailure | None = None
     attempts: int = 1
     lines: list[int] = field(default_factory=list)
+    worker: dict[str, str] = field(default_factory=dict)
 
 
 class ScorerClient:
@@ -312,6 +315,7 @@ class ScorerClient:
                 if value is not None:
                     outcome.mean, outcome.std, _ = summarise(value.scores, bool(job.members))
                     outcome.rejects = value.rejects
+                    outcome.worker = value.worker
                 yield outcome
         finally:
             job.close()

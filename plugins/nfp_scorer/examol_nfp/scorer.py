@@ -82,6 +82,26 @@ class NFPScorer(MultiFidelityScorer):
         """
         return to_graphs(records)
 
+    def transform_smiles(self, smiles: Sequence[str]) -> list[dict[str, np.ndarray]]:
+        """Graph dictionaries of the molecules' canonical SMILES (as their records give), without making records.
+
+        Raises:
+            InvalidIdentifierError: a SMILES RDKit cannot parse (with its position).
+            UnsupportedMoleculeError: a molecule with an atom that has no bond (a ``ValueError``).
+        """
+        from rdkit import Chem
+
+        from examol_core.errors import InvalidIdentifierError
+        from examol_core.records import parse_identifier
+
+        canonical = []
+        for i, smi in enumerate(smiles):
+            try:
+                canonical.append(Chem.MolToSmiles(parse_identifier(smi)))
+            except InvalidIdentifierError as exc:
+                raise InvalidIdentifierError(smi, i, reason=exc.reason) from None
+        return to_graphs(canonical)
+
     def prepare_message(self, model: 'tf.keras.Model', training: bool = False) -> str | NFPMessage:
         """The architecture alone (JSON) to train from scratch, otherwise an :class:`NFPMessage`."""
         if not (hasattr(model, 'to_json') and hasattr(model, 'get_weights')):

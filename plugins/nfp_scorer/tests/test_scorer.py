@@ -283,3 +283,19 @@ def test_save_and_load(scorer, trained, graphs, tmp_path):
     (tmp_path / 'weights.npz').unlink()
     with pytest.raises(IncompatibleVersionError, match='does not hold a network'):
         scorer.load_model(tmp_path)
+
+
+def test_inputs_straight_from_smiles_score_as_records(scorer, trained, smiles):
+    """``examol score`` forms inputs with transform_smiles, from SMILES however spelt: same scores as records."""
+    from rdkit import Chem
+
+    from examol_core.errors import InvalidIdentifierError
+
+    model = trained[0]
+    records = [MoleculeRecord.from_identifier(s) for s in smiles]
+    spelt = [Chem.MolToSmiles(Chem.MolFromSmiles(s), doRandom=True) for s in smiles]
+    msg = scorer.prepare_message(model)
+    np.testing.assert_array_equal(scorer.score(msg, scorer.transform_smiles(spelt)),
+                                  scorer.score(msg, scorer.transform_inputs(records)))
+    with pytest.raises(InvalidIdentifierError, match='position 1'):
+        scorer.transform_smiles(['CCO', 'C1CC'])

@@ -127,6 +127,16 @@ class RDKitScorer(MultiFidelityScorer):
             return smiles
         return self.pre_transform.transform(smiles)
 
+    def transform_smiles(self, smiles: Sequence[str]) -> list[str] | np.ndarray:
+        """The SMILES themselves (or their features, with a ``pre_transform``): no record is needed.
+
+        Fingerprints and descriptors depend on the molecule, not on how its SMILES is spelt, so
+        these inputs score exactly as those of the molecules' records. An unparsable SMILES raises
+        ``InvalidIdentifierError`` when it is featurised.
+        """
+        smiles = list(smiles)
+        return smiles if self.pre_transform is None else self.pre_transform.transform(smiles)
+
     def prepare_message(self, model: ModelType, training: bool = False) -> ModelType:
         """The pipeline(s) to send to a worker.
 

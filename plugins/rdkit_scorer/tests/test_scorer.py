@@ -236,3 +236,19 @@ def test_gpr_through_the_scorer(records, num_pcs):
     assert np.corrcoef(scores, outputs)[0, 1] > 0.5
     multi_scores = scorer.score(multi, inputs, lower_fidelities=lower)
     assert multi_scores.shape == (len(records),) and np.isfinite(multi_scores).all()
+
+
+@pytest.mark.parametrize('make', [make_knn_model, make_gpr_model], ids=['knn', 'gpr'])
+def test_inputs_straight_from_smiles_score_as_records(records, make):
+    """``examol score`` forms inputs with transform_smiles, from SMILES however spelt: same scores as records."""
+    from rdkit import Chem
+
+    scorer = RDKitScorer()
+    inputs, outputs = scorer.transform_inputs(records), scorer.transform_outputs(records, FIDELITIES[-1])
+    model = scorer.update(make(), scorer.retrain(scorer.prepare_message(make(), training=True), inputs, outputs))
+    spelt = [Chem.MolToSmiles(Chem.MolFromSmiles(r.identifier.smiles), doRandom=True) for r in records]
+    assert spelt != [r.identifier.smiles for r in records]
+    msg = scorer.prepare_message(model)
+    np.testing.assert_allclose(scorer.score(msg, scorer.transform_smiles(spelt)), scorer.score(msg, inputs))
+    with pytest.raises(InvalidIdentifierError, match='position 1'):
+        scorer.score(msg, scorer.transform_smiles(['CCO', 'C1CC']))
