@@ -8,7 +8,9 @@ need it raise :class:`KerasVersionError` explaining what to do.
 
 Importing this package does not import TensorFlow, nor does registering the plugin, importing
 :class:`NFPScorer` or turning records into graphs: TensorFlow is imported when a network is
-built, trained or run.
+built, trained or run, and quietly: TensorFlow's start-up lines (oneDNN, CUDA drivers not found,
+CPU instructions) are kept out of the console unless ``EXAMOL_NFP_TF_LOGS=1`` is set (see
+:func:`import_tensorflow`).
 """
 from __future__ import annotations
 
@@ -21,6 +23,40 @@ from examol_core.errors import ExamolError
 
 os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 
+TF_LOGS_VARIABLE = 'EXAMOL_NFP_TF_LOGS'
+"""Set this environment variable to 1 to see TensorFlow's own start-up and C++ log lines."""
+
+
+def import_tensorflow() -> Any:
+    """Import TensorFlow without its start-up lines on the console, unless ``EXAMOL_NFP_TF_LOGS=1``.
+
+    TensorFlow prints some lines from C++ while it loads, before its log level applies, so they
+    cannot be filtered: standard error is pointed at ``/dev/null`` during the import only. Later C++
+    log lines (such as "failed call to cuInit" on a machine without GPU) follow
+    ``TF_CPP_MIN_LOG_LEVEL``, set here to 3 unless the user set it. Python errors and warnings are
+    not affected.
+
+    Returns:
+        The ``tensorflow`` module.
+    """
+    if 'tensorflow' in sys.modules or os.environ.get(TF_LOGS_VARIABLE) == '1':
+        import tensorflow
+
+        return tensorflow
+    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, 'w') as devnull:
+            os.dup2(devnull.fileno(), 2)
+            try:
+                import tensorflow
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+    return tensorflow
+
 __version__ = '0.1.0'
 
 
@@ -30,7 +66,7 @@ class KerasVersionError(ExamolError, ImportError):
 
 def _keras_problem() -> str | None:
     """Why ``tf.keras`` is not usable by nfp, or ``None`` when it is Keras 2 (tf-keras)."""
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     try:
         if tf.keras.layers.Layer.__module__.startswith('tf_keras.'):
@@ -80,7 +116,7 @@ _LAZY = {
 
 __all__ = ['NFPScorer', 'NFPMessage', 'make_simple_network', 'custom_objects', 'smiles_to_graph', 'PackedGraphs',
            'UnsupportedMoleculeError', 'InvalidGraphError', 'TrainingDivergedError', 'KerasVersionError',
-           'require_legacy_keras']
+           'require_legacy_keras', 'import_tensorflow', 'TF_LOGS_VARIABLE']
 
 if TYPE_CHECKING:
     from examol_nfp.data import InvalidGraphError, PackedGraphs, UnsupportedMoleculeError, smiles_to_graph

@@ -40,9 +40,10 @@ def model_from_arrays(config: str, weights: list[np.ndarray] | None = None) -> '
     Raises:
         IncompatibleVersionError: the architecture cannot be read, or the weights do not fit it.
     """
-    import tensorflow as tf
-
+    from examol_nfp import import_tensorflow
     from examol_nfp.model import custom_objects
+
+    tf = import_tensorflow()
 
     try:
         model = tf.keras.models.model_from_json(config, custom_objects=custom_objects)

@@ -242,14 +242,13 @@ class NFPScorer(MultiFidelityScorer):
 
         from examol_nfp.message import model_from_arrays
         from examol_nfp.model import output_count
+        from examol_nfp.steps import training_steps
         from examol_nfp.training import initialise_scales, train
 
         if isinstance(model_msg, str):
-            model = model_from_arrays(model_msg)
-            from_scratch = True
+            config, model, from_scratch = model_msg, model_from_arrays(model_msg), True  # fresh random weights
         elif isinstance(model_msg, NFPMessage):
-            model = model_msg.build_model()
-            from_scratch = False
+            config, model, from_scratch = model_msg.config, model_msg.build_model(), False
         else:
             raise IncompatibleVersionError(f'NFPScorer.retrain needs a JSON architecture or an NFPMessage from '
                                            f'prepare_message(model, training=True); got {type(model_msg).__name__}')
@@ -264,7 +263,12 @@ class NFPScorer(MultiFidelityScorer):
         if from_scratch:
             initialise_scales(model, labels if not sum_outputs else
                               np.column_stack([outputs, np.zeros((len(outputs), count - 1))]))
-        history = train(model, packed, labels, num_epochs=num_epochs, batch_size=batch_size,
-                        validation_split=validation_split, learning_rate=learning_rate, patience=patience,
-                        timeout=timeout, verbose=verbose, sum_outputs=sum_outputs)
-        return [np.array(w) for w in model.get_weights()], history
+        # The network built above only supplies starting weights: training runs in steps this worker
+        # may already have compiled for the same architecture in an earlier retrain
+        with training_steps(config, labels.shape[1], sum_outputs) as steps:
+            steps.reset(model.get_weights())
+            history = train(steps, packed, labels, num_epochs=num_epochs, batch_size=batch_size,
+                            validation_split=validation_split, learning_rate=learning_rate, patience=patience,
+                            timeout=timeout, verbose=verbose, sum_outputs=sum_outputs)
+            weights = [np.array(w) for w in steps.model.get_weights()]
+        return weights, history

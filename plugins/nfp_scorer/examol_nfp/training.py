@@ -2,9 +2,9 @@
 
 Batches come from :class:`~examol_nfp.data.PackedGraphs` with vectorised NumPy indexing: the
 only Python work per batch is a handful of NumPy calls and one call of a compiled function,
-never a loop over molecules. Training batches group molecules of similar size (less padding,
-less wasted compute); inference sorts molecules by size, runs two batches at once and restores
-the input order afterwards.
+never a loop over molecules. Training batches are random draws (grouping molecules of similar
+size saved padding but slowed learning several-fold: properties correlate with size); inference
+sorts molecules by size, runs two batches at once and restores the input order afterwards.
 """
 from __future__ import annotations
 
@@ -26,15 +26,9 @@ import tensorflow as tf  # noqa: E402
 
 from examol_nfp.data import PackedGraphs, bucketed_batches, size_sorted_order  # noqa: E402
 from examol_nfp.model import scale_layers  # noqa: E402
+from examol_nfp.steps import BATCH_SIGNATURE, TrainingSteps, squared_errors  # noqa: E402
 
 logger = logging.getLogger(__name__)
-
-BATCH_SIGNATURE = {
-    'atom': tf.TensorSpec((None, None), tf.int32, name='atom'),
-    'bond': tf.TensorSpec((None, None), tf.int32, name='bond'),
-    'connectivity': tf.TensorSpec((None, None, 2), tf.int32, name='connectivity'),
-}
-"""Shapes of a padded batch: traced once, whatever the batch and padding sizes."""
 
 CONCURRENT_BATCHES = 2
 """Batches run at once during inference. TensorFlow shares one thread pool between them, so this
@@ -50,7 +44,7 @@ def masked_mean_squared_error(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor
     Lets a record with only some levels of fidelity train the outputs it has. A Keras loss, for
     those who fit the network with ``model.fit``; :func:`train` computes the same quantity.
     """
-    sse, count = _squared_errors(tf.cast(y_true, y_pred.dtype), y_pred, sum_outputs=False)
+    sse, count = squared_errors(tf.cast(y_true, y_pred.dtype), y_pred, sum_outputs=False)
     return sse / tf.maximum(count, 1.)
 
 
@@ -150,19 +144,13 @@ def cosine_schedule(learning_rate: float, num_epochs: int) -> Callable[[int], fl
     return schedule
 
 
-def _squared_errors(y_true: tf.Tensor, y_pred: tf.Tensor, sum_outputs: bool) -> tuple[tf.Tensor, tf.Tensor]:
-    """Sum of squared errors over known labels, and how many labels were known."""
-    if sum_outputs:
-        y_pred = tf.reduce_sum(y_pred, axis=-1, keepdims=True)
-    known = tf.math.is_finite(y_true)
-    error = tf.where(known, y_pred - tf.where(known, y_true, tf.zeros_like(y_true)), tf.zeros_like(y_pred))
-    return tf.reduce_sum(tf.square(error)), tf.reduce_sum(tf.cast(known, y_pred.dtype))
-
-
-def train(model: tf.keras.Model, packed: PackedGraphs, labels: np.ndarray, *, num_epochs: int, batch_size: int,
-          validation_split: float, learning_rate: float, patience: int | None, timeout: float | None,
+def train(model: tf.keras.Model | TrainingSteps, packed: PackedGraphs, labels: np.ndarray, *, num_epochs: int,
+          batch_size: int, validation_split: float, learning_rate: float, patience: int | None, timeout: float | None,
           verbose: bool, sum_outputs: bool = False, rng: np.random.Generator | None = None) -> dict[str, list[float]]:
     """Fit a network in place with Adam, keeping the weights of its best epoch.
+
+    ``model`` is a network, or :class:`~examol_nfp.steps.TrainingSteps` holding one and its
+    already compiled steps (reused between retrains on a worker; its optimiser state is reset here).
 
     A plain loop over padded NumPy batches calling one compiled training step: no
     ``tf.data`` pipeline and no per-batch Keras callbacks. The learning rate follows
@@ -206,23 +194,9 @@ def train(model: tf.keras.Model, packed: PackedGraphs, labels: np.ndarray, *, nu
                        for i in (val_order[j:j + batch_size] for j in range(0, len(val_order), batch_size))]
     monitor = 'val_loss' if val_batches else 'loss'
 
-    optimizer = tf.keras.optimizers.Adam(learning_rate)
-    label_spec = tf.TensorSpec((None, labels.shape[1]), tf.float32)
-
-    @tf.function(input_signature=[BATCH_SIGNATURE, label_spec])
-    def train_step(batch, y):
-        with tf.GradientTape() as tape:
-            sse, count = _squared_errors(y, model(batch, training=True), sum_outputs)
-            loss = sse / tf.maximum(count, 1.)
-            if model.losses:
-                loss += tf.add_n(model.losses)
-        gradients = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(gradients, model.trainable_variables))
-        return tf.stack([sse, count])
-
-    @tf.function(input_signature=[BATCH_SIGNATURE, label_spec])
-    def eval_step(batch, y):
-        return tf.stack(_squared_errors(y, model(batch, training=False), sum_outputs))
+    steps = model if isinstance(model, TrainingSteps) else TrainingSteps(model, labels.shape[1], sum_outputs)
+    steps.reset()  # a fresh optimiser state, whatever an earlier retrain left in reused steps
+    model, optimizer, train_step, eval_step = steps.model, steps.optimizer, steps.train_step, steps.eval_step
 
     schedule = cosine_schedule(learning_rate, num_epochs)
     best = BestEpoch(patience)
@@ -236,7 +210,10 @@ def train(model: tf.keras.Model, packed: PackedGraphs, labels: np.ndarray, *, nu
         lr = schedule(epoch)
         optimizer.learning_rate.assign(lr)
         sse_total = count_total = 0.
-        for indices in bucketed_batches(train_set.n_atoms, batch_size, rng, n_bonds=train_set.n_bonds):
+        # Random batches: batches of molecules of similar size (less padding) learned far slower, because
+        # molecular properties correlate with size and the network then mostly chased each batch's mean
+        for indices in bucketed_batches(train_set.n_atoms, batch_size, rng, batches_per_bucket=1,
+                                        n_bonds=train_set.n_bonds):
             sse, count = train_step(train_set.batch(indices), train_labels[indices]).numpy()
             sse_total += float(sse)
             count_total += float(count)

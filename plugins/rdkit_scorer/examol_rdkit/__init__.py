@@ -19,6 +19,7 @@ TRUSTED_TYPES: tuple[str, ...] = (
     'examol_rdkit.knn.TanimotoKNNRegressor',
     'examol_rdkit.models.BoundedPCA',
     'sklearn.gaussian_process.kernels.ConstantKernel',
+    'sklearn.gaussian_process.kernels.DotProduct',
     'sklearn.gaussian_process.kernels.Matern',
     'sklearn.gaussian_process.kernels.Product',
     'sklearn.gaussian_process.kernels.Sum',

@@ -13,13 +13,12 @@ from sklearn.decomposition import PCA
 from sklearn.gaussian_process import GaussianProcessRegressor, kernels
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from examol_rdkit.features import FingerprintTransformer
 from examol_rdkit.knn import TanimotoKNNRegressor
 
-__all__ = ['make_knn_model', 'make_gpr_model', 'BoundedPCA']
+__all__ = ['make_knn_model', 'make_gpr_model', 'gpr_kernel', 'BoundedPCA', 'COMPONENT_GRID']
 
 
 def make_knn_model(n_neighbors: int = 2, length: int = 256, radius: int = 4, n_jobs: int | None = None) -> Pipeline:
@@ -48,10 +47,15 @@ class BoundedPCA(TransformerMixin, BaseEstimator):
 
     Args:
         n_components: Maximum number of components; ``None`` keeps all.
+        unit_scale: Divide every component by the standard deviation of the first one in the
+            training data: distances keep their proportions (the leading components still
+            dominate, as without scaling) but are in units of order one, so that kernel length
+            scales have the same meaning whatever the units of the features.
     """
 
-    def __init__(self, n_components: int | None = None):
+    def __init__(self, n_components: int | None = None, unit_scale: bool = False):
         self.n_components = n_components
+        self.unit_scale = unit_scale
 
     def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> BoundedPCA:
         X = validate_data(self, X)
@@ -59,41 +63,65 @@ class BoundedPCA(TransformerMixin, BaseEstimator):
         n = limit if self.n_components is None else min(self.n_components, limit)
         self.pca_ = PCA(n_components=n).fit(X)
         self.n_components_ = self.pca_.n_components_
+        spread = float(np.sqrt(self.pca_.explained_variance_[0])) if self.unit_scale and n else 1.
+        self.scale_ = spread if spread > 0 and np.isfinite(spread) else 1.
         return self
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         check_is_fitted(self)
         X = validate_data(self, X, reset=False)
-        return self.pca_.transform(X)
+        return self.pca_.transform(X) / getattr(self, 'scale_', 1.)
 
 
-def make_gpr_model(num_pcs: int | None = None, max_pcs: int = 10, k: int = 3) -> Pipeline:
+#: Numbers of principal components tried by the cross-validation of :func:`make_gpr_model`.
+COMPONENT_GRID = (1, 2, 3, 4, 6, 8, 10, 12, 16, 20, 25, 30)
+
+
+def gpr_kernel() -> kernels.Kernel:
+    """Kernel of :func:`make_gpr_model`: linear trend + Matern 5/2 + white noise.
+
+    Inputs are unit-scaled components and labels are normalised, so the bounds are in units of
+    order one. The linear term carries the trend that a Matern kernel alone can only imitate with
+    an ever larger amplitude and length scale (the optimiser then ran into the bounds and warned
+    on every fit); the Matern term models what is left and may vanish (amplitude down to 1e-5).
+    """
+    return (kernels.ConstantKernel(1.0, (1e-2, 1e4)) * kernels.DotProduct(sigma_0=0., sigma_0_bounds='fixed')
+            + kernels.ConstantKernel(1.0, (1e-5, 1e2)) * kernels.Matern(length_scale=1.0, length_scale_bounds=(1e-1, 1e3),
+                                                                        nu=2.5)
+            + kernels.WhiteKernel(noise_level=1e-2, noise_level_bounds=(1e-6, 1e1)))
+
+
+def make_gpr_model(num_pcs: int | None = None, max_pcs: int = 30, k: int = 3, n_restarts: int = 1,
+                   n_jobs: int | None = None) -> Pipeline:
     """Gaussian process regression on principal components of RDKit descriptors.
 
     The descriptors (:func:`~examol_rdkit.features.doan_2020_descriptors`, after Doan et al.
-    2020) are standardised (they span several orders of magnitude), projected on their principal
-    components and fed to a GPR with a Matern kernel plus white noise.
+    2020) are projected on their principal components *without* standardising them first (as
+    ExaMol does: standardising gave the hundred near-constant fragment counts as much weight as
+    the informative descriptors, and cost accuracy: MAE 0.55 instead of 0.41 on MolLogP from 300
+    molecules), scaled to units of order one (:class:`BoundedPCA` ``unit_scale``) and fed to a GPR
+    with :func:`gpr_kernel` and normalised labels.
 
     Args:
         num_pcs: Number of principal components; ``None`` chooses it by k-fold cross-validation
-            (mean squared error) among 1 to ``max_pcs``.
+            (mean squared error) among :data:`COMPONENT_GRID` up to ``max_pcs``.
         max_pcs: Largest number of components tried when ``num_pcs`` is ``None``.
         k: Number of folds of the cross-validation; training then needs at least ``k`` records.
+        n_restarts: Extra starts of the kernel optimiser from random hyperparameters.
+        n_jobs: Processes computing descriptors of large inputs (``None``: one; -1: every core).
     Returns:
-        A pipeline taking SMILES strings: ``descriptors`` → ``scale`` → ``pca`` → ``gpr``, or
+        A pipeline taking SMILES strings: ``descriptors`` → ``pca`` → ``gpr``, or
         ``descriptors`` → ``search`` (a :class:`~sklearn.model_selection.GridSearchCV` over that
         regressor) when ``num_pcs`` is ``None``. Descriptors are computed once, outside the search.
     """
-    kernel = kernels.ConstantKernel(1.0, (1e-3, 1e3)) * kernels.Matern(length_scale=1.0, nu=2.5) \
-        + kernels.WhiteKernel(noise_level=1e-2, noise_level_bounds=(1e-8, 1e1))
     regressor = Pipeline([
-        ('scale', StandardScaler()),
-        ('pca', BoundedPCA(n_components=num_pcs)),
-        ('gpr', GaussianProcessRegressor(kernel=kernel, normalize_y=True, n_restarts_optimizer=4, random_state=1)),
+        ('pca', BoundedPCA(n_components=num_pcs, unit_scale=True)),
+        ('gpr', GaussianProcessRegressor(kernel=gpr_kernel(), normalize_y=True, n_restarts_optimizer=n_restarts,
+                                         random_state=1)),
     ])
-    descriptors = ('descriptors', FingerprintTransformer('descriptors'))
+    descriptors = ('descriptors', FingerprintTransformer('descriptors', n_jobs=n_jobs))
     if num_pcs is not None:
         return Pipeline([descriptors, *regressor.steps])
-    search = GridSearchCV(regressor, param_grid={'pca__n_components': list(range(1, max_pcs + 1))}, cv=k,
-                          scoring='neg_mean_squared_error')
+    grid = sorted({n for n in COMPONENT_GRID if n <= max_pcs} | {max(1, max_pcs)})
+    search = GridSearchCV(regressor, param_grid={'pca__n_components': grid}, cv=k, scoring='neg_mean_squared_error')
     return Pipeline([descriptors, ('search', search)])

@@ -1,0 +1,129 @@
+"""Compiled training steps, kept by each worker process and reused by later retrains.
+
+Tracing a training step (the network's forward pass and its gradients) is most of the cost of a
+short retrain: on 1,000 molecules, two epochs of a 32-feature network take a few seconds, and
+tracing takes longer. A worker that retrains the same architecture again (the usual case in an
+active-learning campaign) takes :class:`TrainingSteps` from a small per-process cache keyed by
+the architecture, loads the new starting weights into it and resets the optimiser: no rebuild,
+no re-trace. A retrain running while another holds the entry builds its own; nothing is shared
+between concurrent retrains.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import examol_nfp
+
+examol_nfp.require_legacy_keras()
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+__all__ = ['BATCH_SIGNATURE', 'TrainingSteps', 'training_steps', 'squared_errors', 'TRAINER_CACHE_SIZE']
+
+BATCH_SIGNATURE = {
+    'atom': tf.TensorSpec((None, None), tf.int32, name='atom'),
+    'bond': tf.TensorSpec((None, None), tf.int32, name='bond'),
+    'connectivity': tf.TensorSpec((None, None, 2), tf.int32, name='connectivity'),
+}
+"""Shapes of a padded batch: traced once, whatever the batch and padding sizes."""
+
+TRAINER_CACHE_SIZE = 2
+"""Idle :class:`TrainingSteps` kept per process (each holds a network and its traced steps)."""
+
+
+def squared_errors(y_true: tf.Tensor, y_pred: tf.Tensor, sum_outputs: bool) -> tuple[tf.Tensor, tf.Tensor]:
+    """Sum of squared errors over known labels, and how many labels were known."""
+    if sum_outputs:
+        y_pred = tf.reduce_sum(y_pred, axis=-1, keepdims=True)
+    known = tf.math.is_finite(y_true)
+    error = tf.where(known, y_pred - tf.where(known, y_true, tf.zeros_like(y_true)), tf.zeros_like(y_pred))
+    return tf.reduce_sum(tf.square(error)), tf.reduce_sum(tf.cast(known, y_pred.dtype))
+
+
+def _train_step(model: tf.keras.Model, optimizer: tf.keras.optimizers.Optimizer, sum_outputs: bool,
+                batch: dict[str, tf.Tensor], y: tf.Tensor) -> tf.Tensor:
+    with tf.GradientTape() as tape:
+        sse, count = squared_errors(y, model(batch, training=True), sum_outputs)
+        loss = sse / tf.maximum(count, 1.)
+        if model.losses:
+            loss += tf.add_n(model.losses)
+    gradients = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+    return tf.stack([sse, count])
+
+
+def _eval_step(model: tf.keras.Model, sum_outputs: bool, batch: dict[str, tf.Tensor], y: tf.Tensor) -> tf.Tensor:
+    return tf.stack(squared_errors(y, model(batch, training=False), sum_outputs))
+
+
+class TrainingSteps:
+    """A network, its Adam optimiser and its compiled training and evaluation steps.
+
+    Args:
+        model: The network; trained in place.
+        label_columns: Columns of the labels (the network's outputs, or 1 with ``sum_outputs``).
+        sum_outputs: Fit the sum of the network's outputs to a single label column.
+    """
+
+    def __init__(self, model: tf.keras.Model, label_columns: int, sum_outputs: bool):
+        self.model = model
+        self.optimizer = tf.keras.optimizers.Adam(1e-3)
+        # Create the optimiser's variables now: a tf.function that creates variables on its first
+        # call is traced twice, and tracing is the slowest part of a short retrain
+        self.optimizer.build(model.trainable_variables)
+        spec = [BATCH_SIGNATURE, tf.TensorSpec((None, label_columns), tf.float32)]
+        # Partials, not closures: TensorFlow counts traces per code object and would warn about
+        # "excessive retracing" once a worker has built a few of these
+        self.train_step = tf.function(functools.partial(_train_step, model, self.optimizer, sum_outputs),
+                                      input_signature=spec)
+        self.eval_step = tf.function(functools.partial(_eval_step, model, sum_outputs), input_signature=spec)
+
+    def reset(self, weights: list[np.ndarray] | None = None) -> None:
+        """Start again from ``weights`` (``None``: keep the network's) with a fresh optimiser state."""
+        if weights is not None:
+            self.model.set_weights(weights)
+        for variable in self.optimizer.variables:
+            variable.assign(tf.zeros_like(variable))
+
+
+_idle: OrderedDict[tuple[str, int, bool], list[TrainingSteps]] = OrderedDict()
+_idle_lock = threading.Lock()
+
+
+def _architecture_key(config: str, label_columns: int, sum_outputs: bool) -> tuple[str, int, bool]:
+    return hashlib.blake2b(config.encode(), digest_size=16).hexdigest(), label_columns, sum_outputs
+
+
+@contextmanager
+def training_steps(config: str, label_columns: int, sum_outputs: bool) -> Iterator[TrainingSteps]:
+    """Training steps for a network of architecture ``config`` (its ``to_json()``), reused when possible.
+
+    The caller sets the starting weights with :meth:`TrainingSteps.reset`; the weights the entry
+    held before are those of an earlier retrain. The entry returns to the cache when the block
+    ends, unless it ended with an error.
+    """
+    from examol_nfp.message import model_from_arrays
+
+    key = _architecture_key(config, label_columns, sum_outputs)
+    with _idle_lock:
+        pool = _idle.get(key)
+        steps = pool.pop() if pool else None
+        if pool is not None and not pool:
+            del _idle[key]
+    if steps is None:
+        steps = TrainingSteps(model_from_arrays(config), label_columns, sum_outputs)
+    yield steps
+    with _idle_lock:
+        _idle.setdefault(key, []).append(steps)
+        _idle.move_to_end(key)
+        while sum(len(p) for p in _idle.values()) > TRAINER_CACHE_SIZE:
+            oldest = next(iter(_idle))
+            _idle[oldest].pop(0)
+            if not _idle[oldest]:
+                del _idle[oldest]
