@@ -49,7 +49,8 @@ def save_network(model: ChempropModel, directory: Path) -> None:
     if model.weights is None:
         raise ValueError('Cannot save an untrained chemprop model: train it first')
     (directory / ARCHITECTURE_FILE).write_text(model.config.to_json())
-    save_file({k: np.ascontiguousarray(v) for k, v in model.weights.items()}, str(directory / WEIGHTS_FILE))
+    # np.ascontiguousarray would turn the 0-d batch counter into shape (1,)
+    save_file({k: np.array(v, order='C') for k, v in model.weights.items()}, str(directory / WEIGHTS_FILE))
     (directory / FORMAT_FILE).write_text(json.dumps({'format': MESSAGE_FORMAT, 'examol_chemprop': __version__,
                                                      'chemprop': _version('chemprop'), 'torch': _version('torch')}))
 

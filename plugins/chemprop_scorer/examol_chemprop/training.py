@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from chemprop.data import MolGraph
     from chemprop.models import MPNN
 
-__all__ = ['train', 'predict', 'initialise_scales', 'resolve_device', 'TrainingDivergedError']
+__all__ = ['train', 'predict', 'masked_squared_errors', 'initialise_scales', 'resolve_device', 'TrainingDivergedError']
 
 
 class TrainingDivergedError(ExamolError, RuntimeError):
@@ -61,7 +61,7 @@ def initialise_scales(network: 'MPNN', labels: np.ndarray) -> None:
         transform.scale.copy_(torch.as_tensor(std, dtype=transform.scale.dtype).reshape(transform.scale.shape))
 
 
-def _scaled_errors(network: 'MPNN', raw: torch.Tensor, targets: torch.Tensor, sum_outputs: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def masked_squared_errors(network: 'MPNN', raw: torch.Tensor, targets: torch.Tensor, sum_outputs: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """Sum of squared errors in units of each output's scale, over known targets, and their count.
 
     ``raw`` is the head's output in training mode (scaled); un-scaling it here lets one loss serve
@@ -93,7 +93,7 @@ def _evaluate(network: 'MPNN', graphs: Sequence['MolGraph'], rows: np.ndarray, l
         for batch_rows, batch in batches(graphs, rows, batch_size):
             batch.to(device)
             raw = network.predictor.ffn(network.fingerprint(batch))  # scaled, as in training
-            s, c = _scaled_errors(network, raw, labels[torch.as_tensor(batch_rows)].to(device), sum_outputs)
+            s, c = masked_squared_errors(network, raw, labels[torch.as_tensor(batch_rows)].to(device), sum_outputs)
             sse, count = sse + float(s.detach()), count + int(c)
     return sse / max(count, 1)
 
@@ -131,7 +131,7 @@ def train(network: 'MPNN', graphs: Sequence['MolGraph'], labels: np.ndarray, *, 
         for batch_rows, batch in batches(graphs, rng.permutation(train_rows), batch_size, min_last=2):
             batch.to(device)
             raw = network(batch)  # training mode: the output transform leaves outputs scaled
-            s, c = _scaled_errors(network, raw, targets[torch.as_tensor(batch_rows)].to(device), sum_outputs)
+            s, c = masked_squared_errors(network, raw, targets[torch.as_tensor(batch_rows)].to(device), sum_outputs)
             if int(c) == 0:
                 schedule.step()
                 continue
