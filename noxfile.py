@@ -42,7 +42,7 @@ def _install_cpu_torch(session: nox.Session) -> None:
     """
     session.install('pip')
     index = os.environ.get('EXAMOL_TORCH_INDEX')
-    session.run('python', '-m', 'pip', 'install', '--quiet', TORCH, *(['--index-url', index] if index else []))
+    session.run('python', '-m', 'pip', 'install', '--quiet', TORCH, 'numpy', *(['--index-url', index] if index else []))
     session.run('python', '-c', 'import sys, torch; print("torch", torch.__version__); '
                 'sys.exit("a CUDA build of torch was installed" if torch.version.cuda else 0)')
 
