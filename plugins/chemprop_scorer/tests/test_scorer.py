@@ -191,3 +191,29 @@ def test_message_pickles_without_network_and_rebuilds_once(scorer, trained, inpu
         scorer.score(pickle.loads(blob), inputs[:2])
     assert len(built) == 1, 'chunks of one job rebuild the network once per worker'
     assert isinstance(pickle.loads(blob), ChempropMessage)
+
+
+def test_best_validation_epoch_is_kept(inputs, labels, tiny):
+    """With a validation split, the weights returned are those of the epoch with the lowest validation loss."""
+    import torch
+    from examol_chemprop.data import featurise
+    from examol_chemprop.training import initialise_scales, masked_squared_errors, train
+
+    graphs = featurise(inputs)
+    torch.manual_seed(0)
+    network = tiny().to_module()
+    initialise_scales(network, labels[:, None])
+    # A learning rate high enough that the validation loss goes up and down
+    history = train(network, graphs, labels[:, None], num_epochs=12, batch_size=4, validation_split=0.25,
+                    learning_rate=0.05, patience=None, timeout=None, sum_outputs=False,
+                    rng=np.random.default_rng(2), device=torch.device('cpu'))
+    best = int(np.argmin(history['val_loss']))
+    assert best < len(history['val_loss']) - 1, 'the test needs a run whose last epoch is not the best'
+    val_rows = np.random.default_rng(2).permutation(len(graphs))[:6]  # how train() splits
+    from chemprop.data import BatchMolGraph
+
+    with torch.inference_mode():
+        raw = network.predictor.ffn(network.fingerprint(BatchMolGraph([graphs[i] for i in val_rows])))
+        sse, count = masked_squared_errors(network, raw, torch.as_tensor(labels[val_rows, None], dtype=torch.float32),
+                                           sum_outputs=False)
+    assert float(sse) / int(count) == pytest.approx(history['val_loss'][best], rel=1e-4)
