@@ -115,6 +115,8 @@ def demo(session: nox.Session) -> None:
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
     """Benchmarks: print throughput, memory and accuracy figures (pass --quick for a smoke run)."""
+    if 'chemprop' in _plugins_present():
+        _install_cpu_torch(session)
     session.install('.[demo]', *[f'./{p}' for p in _plugins_present().values()], 'datamol')
     for script in sorted((ROOT / 'bench').glob('*.py')):
         session.run('python', str(script), *session.posargs, env=_env(session))
