@@ -168,7 +168,7 @@ class ChempropScorer(MultiFidelityScorer):
             verbose: Print one line per epoch.
         Returns:
             ``(weights, history)``: arrays by name for :meth:`update`, and per-epoch ``loss``,
-            ``val_loss`` (when validating), ``lr`` and ``epoch_time``.
+            ``val_loss`` (when validating), ``lr``, ``epoch_time`` and ``epoch_cpu_time``.
         Raises:
             ShapeMismatchError: inputs, outputs, lower fidelities and network outputs disagree.
             InvalidLabelsError: NaN labels in single-fidelity training, or a level with no label.

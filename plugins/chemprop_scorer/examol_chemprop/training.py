@@ -105,7 +105,8 @@ def train(network: 'MPNN', graphs: Sequence['MolGraph'], labels: np.ndarray, *, 
 
     Returns:
         The history per epoch: ``loss`` (mean squared error in units of the label spread),
-        ``val_loss`` when validating, ``lr``, ``epoch_time``. With validation, the weights of the
+        ``val_loss`` when validating, ``lr``, ``epoch_time`` and ``epoch_cpu_time`` (of this process).
+        With validation, the weights of the
         best validation epoch are restored at the end; without, the last epoch's are kept.
     Raises:
         TrainingDivergedError: the loss was never finite.
@@ -118,13 +119,13 @@ def train(network: 'MPNN', graphs: Sequence['MolGraph'], labels: np.ndarray, *, 
     steps = math.ceil(len(train_rows) / batch_size)
     optimiser = torch.optim.Adam(network.parameters(), lr=learning_rate / 10)
     schedule = _lr_schedule(optimiser, steps, num_epochs, learning_rate)
-    history: dict[str, list[float]] = {'loss': [], 'lr': [], 'epoch_time': []}
+    history: dict[str, list[float]] = {'loss': [], 'lr': [], 'epoch_time': [], 'epoch_cpu_time': []}
     if n_val:
         history['val_loss'] = []
     best, best_state, waited, diverged = math.inf, None, 0, False
     deadline = None if timeout is None else time.monotonic() + timeout
     for epoch in range(num_epochs):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         network.train()
         sse, count = 0., 0
         history['lr'].append(optimiser.param_groups[0]['lr'])
@@ -147,6 +148,7 @@ def train(network: 'MPNN', graphs: Sequence['MolGraph'], labels: np.ndarray, *, 
             monitored = _evaluate(network, graphs, val_rows, targets, batch_size, sum_outputs, device)
             history['val_loss'].append(monitored)
         history['epoch_time'].append(time.perf_counter() - start)
+        history['epoch_cpu_time'].append(time.process_time() - cpu)
         if verbose:
             extra = f' val_loss {monitored:.4f}' if n_val else ''
             print(f'epoch {epoch + 1}/{num_epochs} loss {loss:.4f}{extra} ({history["epoch_time"][-1]:.1f} s)', flush=True)
