@@ -113,7 +113,7 @@ def train(network: 'MPNN', graphs: Sequence['MolGraph'], labels: np.ndarray, *, 
     """
     network.to(device)
     order = rng.permutation(len(graphs))
-    n_val = int(round(validation_split * len(graphs))) if len(graphs) > 1 else 0
+    n_val = min(int(round(validation_split * len(graphs))), len(graphs) - 1)  # keep one to train on
     val_rows, train_rows = order[:n_val], order[n_val:]
     targets = torch.as_tensor(labels, dtype=torch.float32)
     steps = math.ceil(len(train_rows) / batch_size)

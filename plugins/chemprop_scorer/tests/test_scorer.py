@@ -217,3 +217,11 @@ def test_best_validation_epoch_is_kept(inputs, labels, tiny):
         sse, count = masked_squared_errors(network, raw, torch.as_tensor(labels[val_rows, None], dtype=torch.float32),
                                            sum_outputs=False)
     assert float(sse) / int(count) == pytest.approx(history['val_loss'][best], rel=1e-4)
+
+
+def test_tiny_training_sets(scorer, inputs, labels, tiny):
+    """One record, or a validation split that would leave nothing to train on: one record still trains."""
+    for count, split in ((1, 0.1), (2, 0.9)):
+        weights, history = scorer.retrain(scorer.prepare_message(tiny(), training=True), inputs[:count],
+                                          labels[:count], num_epochs=2, validation_split=split, seed=0)
+        assert history['loss'][0] > 0, 'a record was trained on'
