@@ -71,6 +71,7 @@ def test_train_update_score(scorer, trained, inputs, labels):
     np.testing.assert_allclose(alone, scores, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(scorer.score(message, inputs[::-1], batch_size=3), scores[::-1], rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(scorer.score(message, inputs, chunk_size=4), scores, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(scorer.score(message, inputs, device='auto'), scores, rtol=1e-5, atol=1e-5)
     records = [MoleculeRecord.from_identifier(s) for s in inputs[:3]]
     np.testing.assert_allclose(scorer.score(message, records), scores[:3], rtol=1e-5, atol=1e-5)
 
