@@ -19,7 +19,10 @@ PLUGINS = {
     'nfp': 'plugins/nfp_scorer',
     'xtb': 'plugins/xtb_simulator',
     'chemprop': 'plugins/chemprop_scorer',
+    'demo': 'plugins/demo_campaign',
 }
+NEEDS = {'demo': ('rdkit', 'xtb')}
+"""Plugins a plugin depends on by distribution (installed with it; never imported by it)."""
 TORCH = 'torch==2.13.0'
 """The torch that examol-chemprop is tested with, installed by pip before the plugin (see _install_cpu_torch)."""
 QUIET_TF = {'TF_CPP_MIN_LOG_LEVEL': '2', 'CUDA_VISIBLE_DEVICES': '', 'OMP_NUM_THREADS': '1', 'TF_USE_LEGACY_KERAS': '1'}
@@ -56,7 +59,7 @@ def tests(session: nox.Session) -> None:
     """Everything installed together: core, every plugin, the Colmena bridge; then the isolated sessions."""
     if 'chemprop' in _plugins_present():
         _install_cpu_torch(session)
-    session.install('.[test,demo]', *[f'./{p}' for p in _plugins_present().values()])
+    session.install('.[test]', *[f'./{p}' for p in _plugins_present().values()])
     test_dirs = ['tests', *[f'{p}/tests' for p in _plugins_present().values()]]
     session.run(*PYTEST, *test_dirs, *session.posargs, env=_env(session))
     if not session.posargs:
@@ -71,8 +74,7 @@ def tests_core(session: nox.Session) -> None:
     """The core installed alone, with no plugin: its tests must pass and plugins must be absent."""
     session.install('.[test]')
     session.run('python', '-c', 'import importlib.util as u, sys; '
-                'sys.exit(any(u.find_spec(m) for m in ("examol_rdkit", "examol_nfp", "examol_xtb", "examol_chemprop", "sklearn", '
-                '"tensorflow", "torch")))',
+                f'sys.exit(any(u.find_spec(m) for m in {[f"examol_{n}" for n in PLUGINS] + ["sklearn", "tensorflow", "torch"]!r}))',
                 silent=True)
     session.run(*PYTEST, 'tests', *session.posargs, env=_env(session))
 
@@ -81,14 +83,14 @@ for _name, _path in PLUGINS.items():
     def _make(name: str, path: str):
         @nox.session(name=f'plugin-{name}', default=False)
         def plugin(session: nox.Session) -> None:
-            """One plugin installed after the core in its own environment, without the other plugins."""
+            """One plugin installed after the core in its own environment, with only the plugins it needs."""
             if not (ROOT / path / 'pyproject.toml').exists():
                 session.skip(f'{path} does not exist yet')
             if name == 'chemprop':
                 _install_cpu_torch(session)
             session.install('.[test]')
-            session.install(f'./{path}')
-            others = [f'examol_{n}' for n in PLUGINS if n != name]
+            session.install(f'./{path}', *[f'./{PLUGINS[n]}' for n in NEEDS.get(name, ())])
+            others = [f'examol_{n}' for n in PLUGINS if n != name and n not in NEEDS.get(name, ())]
             session.run('python', '-c', f'import importlib.util as u, sys; sys.exit(any(u.find_spec(m) for m in {others!r}))',
                         silent=True)
             session.run('examol', 'plugins', env=_env(session))
@@ -107,8 +109,8 @@ def lint(session: nox.Session) -> None:
 @nox.session(default=False)
 def demo(session: nox.Session) -> None:
     """The README's main command: an active-learning campaign on Colmena + Parsl with xTB simulations."""
-    # The demo uses the RDKit scorer and the xTB simulator only: no need to install TensorFlow for it
-    session.install('.[demo]', f'./{PLUGINS["rdkit"]}', f'./{PLUGINS["xtb"]}')
+    # examol-demo and the plugins it uses (RDKit scorer, xTB simulator): no TensorFlow needed
+    session.install('.', *[f'./{PLUGINS[n]}' for n in ('demo', *NEEDS['demo'])])
     session.run('examol', 'demo', *session.posargs, env=_env(session))
 
 
@@ -117,6 +119,6 @@ def bench(session: nox.Session) -> None:
     """Benchmarks: print throughput, memory and accuracy figures (pass --quick for a smoke run)."""
     if 'chemprop' in _plugins_present():
         _install_cpu_torch(session)
-    session.install('.[demo]', *[f'./{p}' for p in _plugins_present().values()], 'datamol')
+    session.install('.', *[f'./{p}' for p in _plugins_present().values()], 'datamol')
     for script in sorted((ROOT / 'bench').glob('*.py')):
         session.run('python', str(script), *session.posargs, env=_env(session))

@@ -3,16 +3,13 @@
 ``examol plugins`` lists what is installed; ``examol train`` trains a model on a worker of a
 Colmena task server and saves it (:mod:`examol_core.modelfile`); ``examol score`` scores a
 SMILES file of any size in chunks across workers; ``examol model-info`` shows a model's manifest;
-``examol demo`` runs the active-learning demo (:mod:`examol_core.demo`).
-Heavy imports (Colmena, Parsl, plugins) happen inside the commands.
+plugins add commands of their own through the ``examol_register_commands`` hook (the
+``examol-demo`` package adds ``examol demo``). Heavy imports (Colmena, Parsl, plugins) happen inside the commands.
 """
 from __future__ import annotations
 
 import json
 import logging
-import os
-from collections import deque
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +60,7 @@ def plugins(as_json: bool = typer.Option(False, '--json', help='Print machine-re
         raise typer.Exit(1)
 
 
-class _Abort(Exception):
+class _Abort(ValueError):
     """An error to report in one line, without a traceback."""
 
 
@@ -124,21 +121,6 @@ def _server_options(workers: int, parsl_config: Path | None, redis_url: str | No
     return options
 
 
-def _capacity(options: dict[str, Any]) -> int:
-    """How many tasks the task server can run at once (at least 1), to size the window of chunks in flight."""
-    config = options.get('parsl_config')
-    if config is None:
-        return options['workers']
-    total = 0
-    for executor in config.executors:
-        provider = getattr(executor, 'provider', None)
-        per_node = getattr(executor, 'max_workers_per_node', None) or getattr(executor, 'max_threads', None) or 1
-        nodes = getattr(provider, 'nodes_per_block', 1) or 1
-        blocks = max(getattr(provider, 'max_blocks', 1) or 1, getattr(provider, 'init_blocks', 1) or 1)
-        total += int(per_node) * int(nodes) * int(blocks)
-    return max(total, 1)
-
-
 _WORKERS = typer.Option(1, '--workers', help='Local worker processes (ignored with --parsl-config).')
 _PARSL = typer.Option(None, '--parsl-config', help='Python file defining `config`, a parsl.config.Config '
                       '(e.g. for Slurm or PBS; see examples/parsl_slurm.py). Default: local workers.')
@@ -169,98 +151,42 @@ def train(
     local: bool = _LOCAL,
 ) -> None:
     """Train a model on records, on a worker of a task server, and save it to a model file."""
-    import numpy as np
-
-    from examol_core.colmena import ScorerClient, make_methods, start_task_server
+    from examol_core.colmena import TrainingFailed, train_model_file
     from examol_core.errors import ExamolError
-    from examol_core.modelfile import recipe_spec, save_model_file
-    from examol_core.multifi import collect_outputs
-    from examol_core.plugins import load_scorer, make_model
-    from examol_core.recipes import PropertyRecipe
-    from examol_core.records import read_records
 
     _setup_logging()
-    try:
-        if ensemble < 1:
-            raise _Abort(f'--ensemble must be at least 1; got {ensemble}')
-        try:
-            top = PropertyRecipe.from_spec(recipe)
-            lowers = [PropertyRecipe.from_spec(r) for r in lower]
-        except ValueError as exc:
-            raise _Abort(str(exc)) from None
-        options = parse_settings(settings, 'model', ('model', 'scorer', 'train'))
-        server_options = _server_options(workers, parsl_config, redis_url, local)
-        scorer = load_scorer(scorer_name, **options['scorer'])
-        try:
-            models = [make_model(scorer_name, model_name, **options['model']) for _ in range(ensemble)]
-        except TypeError as exc:
-            raise _Abort(f'model {scorer_name}/{model_name} does not accept these options {options["model"]}: {exc}'
-                         ) from None
-        if not records.is_file():
-            raise _Abort(f'records file {records} does not exist')
-        all_records = list(read_records(records))
-        levels = collect_outputs(all_records, [*lowers, top])
-        known = ~np.isnan(levels[:, -1]) if not lowers else ~np.isnan(levels).all(axis=1)
-        selected = [r for r, keep in zip(all_records, known, strict=True) if keep]
-        what = recipe_spec(top) if not lowers else 'any of the levels'
-        console.print(f'{records}: {len(all_records)} records, {len(selected)} with {what}', highlight=False, soft_wrap=True)
-        if not selected:
-            names = sorted({f'{n}/{lv}' for r in all_records[:1000] for n, d in r.properties.items() for lv in d})
-            raise _Abort(f'no record has {what}; properties found: {", ".join(names) or "none"}')
-        outputs = scorer.transform_outputs(selected, top)
-        lower_values = collect_outputs(selected, lowers) if lowers else None
-        inputs = scorer.transform_inputs(selected)
+    status = None
 
-        methods = make_methods(scorer, scorer_name, retrain_options=options['train'])
-        with console.status(f'Training {ensemble} x {scorer_name}/{model_name} on a worker '
-                            '(starting the task server)...'):
-            with start_task_server(methods, **server_options) as server:
-                client = ScorerClient(server.queues, scorer, methods)
-                job = client.submit_retrain(models if ensemble > 1 else models[0], inputs, outputs,
-                                            lower_fidelities=lower_values, seed=seed)
-                job.wait(check_alive=server.check_alive)
-        if not job.ok:
-            for failure in job.failures.values():
-                console.print(f'[red]Training task {failure.index} failed:[/] {failure.exception}', highlight=False, soft_wrap=True)
-                if failure.traceback:
-                    console.print(failure.traceback, highlight=False, markup=False, soft_wrap=True)
-            raise typer.Exit(1)
-        trained = job.update(models if ensemble > 1 else models[0])
-        manifest = save_model_file(
-            output, trained, scorer_name=scorer_name, scorer_options=options['scorer'], scorer=scorer,
-            model_name=model_name, model_options=options['model'], recipe=top, lower_recipes=lowers,
-            bootstrap=job.bootstrap,
-            training={'records_file': str(records), 'records': len(selected), 'records_total': len(all_records),
-                      'seed': seed, 'options': options['train']})
+    def progress(stage: str, message: str) -> None:
+        nonlocal status
+        if stage in ('loaded', 'saved'):
+            console.print(message, highlight=False, soft_wrap=True)
+        elif status is None:
+            status = console.status(message)
+            status.start()
+        else:
+            status.update(message)
+
+    try:
+        options = parse_settings(settings, 'model', ('model', 'scorer', 'train'))
+        train_model_file(records, recipe, output, scorer_name=scorer_name, model_name=model_name, lower=lower,
+                         model_options=options['model'], scorer_options=options['scorer'],
+                         train_options=options['train'], ensemble=ensemble, seed=seed, progress=progress,
+                         **_server_options(workers, parsl_config, redis_url, local))
+    except TrainingFailed as exc:
+        for failure in exc.failures:
+            console.print(f'[red]Training task {failure.index} failed:[/] {failure.exception}', highlight=False,
+                          soft_wrap=True)
+            if failure.traceback:
+                console.print(failure.traceback, highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(1) from None
     except _Abort as exc:
         raise _fail(str(exc)) from None
-    except (ExamolError, ValueError) as exc:
-        raise _fail(f'{exc}') from None
-    members = f'{manifest.ensemble.size} members, ' if manifest.ensemble.size > 1 else ''
-    console.print(f'Saved {scorer_name}/{model_name} ({members}{recipe_spec(top)}) to {output}', highlight=False, soft_wrap=True)
-
-
-def _read_smiles(path: Path, lines: deque[int]) -> Iterator[str]:
-    """SMILES of a .smi file (first field of each line), recording each one's line number in ``lines``.
-
-    Blank lines and lines starting with ``#`` are skipped.
-    """
-    with open(path, encoding='utf-8') as fp:
-        for number, line in enumerate(fp, 1):
-            text = line.strip()
-            if not text or text.startswith('#'):
-                continue
-            lines.append(number)
-            yield text.split()[0]
-
-
-def _count_smiles(path: Path) -> int:
-    with open(path, encoding='utf-8') as fp:
-        return sum(1 for line in fp if line.strip() and not line.lstrip().startswith('#'))
-
-
-def _format(value: float) -> str:
-    return repr(float(value))
+    except (ExamolError, ValueError, TypeError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        if status is not None:
+            status.stop()
 
 
 @app.command()
@@ -287,85 +213,32 @@ def score(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from examol_core.colmena import ScorerClient, make_methods, start_task_server
+    from examol_core.colmena import score_smiles_file
     from examol_core.errors import ExamolError
-    from examol_core.modelfile import load_model_file
 
     _setup_logging()
-    rejects = rejects or output.with_name(output.name.removesuffix('.csv') + '.rejects.csv')
-    partial_files: list[Path] = []
+    columns = (TextColumn('[progress.description]{task.description}'), BarColumn(), MofNCompleteColumn(),
+               TimeRemainingColumn())
     try:
-        if chunk_size < 1:
-            raise _Abort(f'--chunk-size must be at least 1; got {chunk_size}')
-        if not smiles.is_file():
-            raise _Abort(f'SMILES file {smiles} does not exist')
         options = parse_settings(settings, 'score', ('score',))
         server_options = _server_options(workers, parsl_config, redis_url, local)
-        saved = load_model_file(model)
-        total = _count_smiles(smiles)
-        ensemble = saved.is_ensemble
-        methods = make_methods(saved.scorer, saved.scorer_name, score_options=options['score'])
-        output.parent.mkdir(parents=True, exist_ok=True)
-        rejects.parent.mkdir(parents=True, exist_ok=True)
-        out_tmp, rej_tmp = output.with_name(f'.{output.name}.part'), rejects.with_name(f'.{rejects.name}.part')
-        partial_files = [out_tmp, rej_tmp]
-        counts = {'scored': 0, 'rejected': 0, 'failed': 0}
-        failed_chunks = []
-        line_numbers: deque[int] = deque()
-        columns = (TextColumn('[progress.description]{task.description}'), BarColumn(), MofNCompleteColumn(),
-                   TimeRemainingColumn())
-        with open(out_tmp, 'w', encoding='utf-8', newline='') as out, \
-                open(rej_tmp, 'w', encoding='utf-8', newline='') as rej, \
-                Progress(*columns, console=console, transient=False) as progress:
-            import csv
-
-            out_writer, rej_writer = csv.writer(out), csv.writer(rej)
-            out_writer.writerow(['line', 'smiles', 'score', 'std'] if ensemble else ['line', 'smiles', 'score'])
-            rej_writer.writerow(['line', 'smiles', 'reason'])
-            bar = progress.add_task('Starting the task server', total=total)
-            with start_task_server(methods, **server_options) as server:
-                progress.update(bar, description='Scoring')
-                client = ScorerClient(server.queues, saved.scorer, methods)
-                stream = client.stream_smiles(
-                    saved.members if ensemble else saved.model, _read_smiles(smiles, line_numbers),
-                    chunk_size=chunk_size, max_in_flight=max(2, 2 * _capacity(server_options)), retries=retries,
-                    num_lower=len(saved.manifest.lower_recipes), check_alive=server.check_alive)
-                for chunk in stream:
-                    numbers = [line_numbers.popleft() for _ in chunk.smiles]
-                    if chunk.failure is not None:
-                        failed_chunks.append((chunk, numbers[0], numbers[-1]))
-                        reason = f'task failed after {chunk.attempts} attempt(s): {chunk.failure.exception}'
-                        rej_writer.writerows([n, s, reason] for n, s in zip(numbers, chunk.smiles, strict=True))
-                        counts['failed'] += len(chunk.smiles)
-                    else:
-                        reasons = dict(chunk.rejects)
-                        for i, (n, s) in enumerate(zip(numbers, chunk.smiles, strict=True)):
-                            if i in reasons:
-                                rej_writer.writerow([n, s, reasons[i]])
-                                counts['rejected'] += 1
-                            elif ensemble:
-                                out_writer.writerow([n, s, _format(chunk.mean[i]), _format(chunk.std[i])])
-                            else:
-                                out_writer.writerow([n, s, _format(chunk.mean[i])])
-                        counts['scored'] += len(chunk.smiles) - len(reasons)
-                    progress.advance(bar, len(chunk.smiles))
-        os.replace(out_tmp, output)
-        os.replace(rej_tmp, rejects)
-        partial_files = []
+        with Progress(*columns, console=console, transient=False) as bar:
+            task = bar.add_task('Starting the task server', total=None)
+            summary = score_smiles_file(
+                model, smiles, output, rejects=rejects, chunk_size=chunk_size, retries=retries,
+                score_options=options['score'], on_start=lambda: bar.update(task, description='Scoring'),
+                progress=lambda p: bar.update(task, completed=p.done, total=p.total), **server_options)
     except _Abort as exc:
         raise _fail(str(exc)) from None
     except (ExamolError, ValueError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from None
-    finally:
-        for file in partial_files:
-            file.unlink(missing_ok=True)
-    console.print(f'Scored {counts["scored"]} molecules into {output}; {counts["rejected"]} rejected '
-                  f'(unparsable or unusable) and {counts["failed"]} in failed chunks, listed in {rejects}',
+    console.print(f'Scored {summary.scored} molecules into {summary.output}; {summary.rejected} rejected '
+                  f'(unparsable or unusable) and {summary.failed} in failed chunks, listed in {summary.rejects}',
                   highlight=False, soft_wrap=True)
-    if failed_chunks:
-        for chunk, first, last in failed_chunks:
-            console.print(f'[red]Chunk {chunk.index} (lines {first}-{last} of {smiles}) failed:[/] '
-                          f'{chunk.failure.exception}', highlight=False, soft_wrap=True)
+    for chunk in summary.failed_chunks:
+        console.print(f'[red]Chunk {chunk.index} (lines {chunk.first_line}-{chunk.last_line} of {smiles}) failed:[/] '
+                      f'{chunk.failure.exception}', highlight=False, soft_wrap=True)
+    if not summary.ok:
         raise typer.Exit(1)
 
 
@@ -397,74 +270,42 @@ def model_info(model: Path = typer.Argument(..., help='Model file written by `ex
     console.print(table)
 
 
-@app.command()
-def demo(
-    output_dir: Path = typer.Option(Path('demo-output'), '--output-dir', '-o', help='Where to write report.md, '
-                                    'results.json and the plots.'),
-    rounds: int | None = typer.Option(None, '--rounds', help='Batches each strategy acquires '
-                                      '(default 10; quick 2).'),
-    batch_size: int | None = typer.Option(None, '--batch-size', help='Molecules simulated per batch '
-                                          '(default 8; quick 4).'),
-    seed_size: int | None = typer.Option(None, '--seed-size', help='Molecules known at every level at the start '
-                                         '(default 20; quick 10).'),
-    test_size: int | None = typer.Option(None, '--test-size', help='Held-out molecules for the parity plot and MAE '
-                                         '(default 150; quick 30).'),
-    pool_size: int | None = typer.Option(None, '--pool-size', help='Candidate molecules, seed included '
-                                         '(default: all but the held-out ones, 846; quick 100).'),
-    ensemble: int | None = typer.Option(None, '--ensemble', help='Members of each bootstrap ensemble '
-                                        '(default 8; quick 3).'),
-    chunk_size: int | None = typer.Option(None, '--chunk-size', help='Molecules per inference task '
-                                          '(default 250; quick 50).'),
-    acquisition: str = typer.Option('ucb', '--acquisition', help='ucb (mean + beta x std) or ei (expected '
-                                    'improvement).'),
-    beta: float = typer.Option(1.0, '--beta', help='Weight of the ensemble standard deviation in UCB.'),
-    scorer_name: str = typer.Option('rdkit', '--scorer', help='Scorer plugin.'),
-    model_name: str = typer.Option('knn', '--model', help='Model of that scorer.'),
-    settings: list[str] = typer.Option([], '--set', help='Option KEY=VALUE for the model factory (e.g. '
-                                       'n_neighbors=4). Repeat.'),
-    quick: bool = typer.Option(False, '--quick', help='A tiny campaign (about a minute), for tests.'),
-    random_seed: int = typer.Option(0, '--random-seed', help='Seed of the split, the seed set, random picks and '
-                                    'bootstrap samples.'),
-    workers: int = typer.Option(2, '--workers', help='Local worker processes (ignored with --parsl-config).'),
-    parsl_config: Path | None = _PARSL,
-) -> None:
-    """The main demo: an active-learning campaign with real xTB simulations on a Colmena task server.
+PLUGIN_COMMANDS = {'demo': 'examol-demo (pip install examol-demo; from a source checkout: '
+                          'pip install ./plugins/demo_campaign)'}
+"""Commands that plugins add, and the package that provides each: used only to say what to install
+when the command is missing (the command itself comes from the plugin, see :func:`add_plugin_commands`)."""
 
-    Starting from the project's oxidation-potential data set with the cheap level known everywhere
-    and the expensive ones for a small seed set, three strategies (multi-fidelity ensemble + UCB,
-    single-fidelity ensemble + UCB, random) run side by side: ensembles are trained and the pool is
-    scored on workers, picked molecules are simulated with the `xtb` plugin on workers. Writes a
-    Markdown report with plots into --output-dir. Needs the rdkit and xtb plugins and matplotlib.
+
+def _command_name(info: Any) -> str:
+    return info.name or info.callback.__name__.replace('_', '-')
+
+
+def _missing_command(name: str, package: str) -> Any:
+    def missing(ctx: typer.Context) -> None:
+        raise _fail(f'`examol {name}` comes from a plugin that is not installed: install {package}.')
+
+    missing.__name__ = name.replace('-', '_')
+    missing.__doc__ = f'Not installed: install {package}.'
+    return missing
+
+
+def add_plugin_commands(app: typer.Typer) -> None:
+    """Add the commands of installed plugins (hook ``examol_register_commands``) to ``app``.
+
+    A known plugin command that no installed plugin provides still answers, with the package to
+    install and exit status 2, whatever options it is given.
     """
-    from examol_core.demo import DemoSettings, run_demo
-    from examol_core.errors import ExamolError
+    from examol_core.plugins import register_commands
 
-    _setup_logging()
-    try:
-        options = parse_settings(settings, 'model', ('model',))
-        server_options = _server_options(workers, parsl_config, None, False)
-        given = {'rounds': rounds, 'batch_size': batch_size, 'seed_size': seed_size, 'test_size': test_size,
-                 'pool_size': pool_size, 'ensemble_size': ensemble, 'chunk_size': chunk_size}
-        values = {**(DemoSettings.QUICK if quick else {}), **{k: v for k, v in given.items() if v is not None}}
-        demo_settings = DemoSettings(**values, acquisition=acquisition, beta=beta, scorer=scorer_name,
-                                     model=model_name, model_options=options['model'], workers=workers,
-                                     random_seed=random_seed, parsl_config=server_options.get('parsl_config'))
-        result, paths = run_demo(demo_settings, output_dir, console=console)
-    except _Abort as exc:
-        raise _fail(str(exc)) from None
-    except (ExamolError, ValueError) as exc:
-        raise _fail(str(exc)) from None
-    table = Table(title=f'Demo: {result.settings.rounds} rounds of {result.settings.batch_size} molecules per '
-                  'strategy')
-    for column in ('strategy', 'best found (eV)', 'molecule', 'held-out MAE (eV)'):
-        table.add_column(column)
-    for strategy in result.strategies:
-        last = strategy.history[-1]
-        mae = '–' if strategy.final_mae is None else f'{strategy.final_mae:.3f}'
-        table.add_row(strategy.label, f'{last.best:.3f}', last.best_smiles, mae)
-    console.print(table)
-    console.print(f'Best in the pool: {max(result.pool_top):.3f} eV. Wall time {result.timings["total"]:.1f} s. '
-                  f'Report: {paths["report"]}', highlight=False)
+    register_commands(app)
+    present = {_command_name(c) for c in app.registered_commands}
+    for name, package in PLUGIN_COMMANDS.items():
+        if name not in present:
+            app.command(name, context_settings={'allow_extra_args': True, 'ignore_unknown_options': True,
+                                                'help_option_names': []})(_missing_command(name, package))
+
+
+add_plugin_commands(app)
 
 
 def main() -> None:

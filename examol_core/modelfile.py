@@ -50,7 +50,7 @@ FORMAT_VERSION = 1
 MANIFEST = 'manifest.json'
 
 __all__ = ['FORMAT_NAME', 'FORMAT_VERSION', 'ModelManifest', 'SavedModel', 'save_model_file', 'load_model_file',
-           'read_manifest', 'recipe_spec']
+           'read_manifest']
 
 
 class _Part(BaseModel):
@@ -92,11 +92,6 @@ class ModelManifest(_Part):
     lower_recipes: list[str] = Field(default_factory=list)
     ensemble: EnsembleInfo
     training: dict[str, Any] = Field(default_factory=dict)
-
-
-def recipe_spec(recipe: PropertyRecipe) -> str:
-    """``NAME/LEVEL``: how recipes appear in manifests and on the command line."""
-    return f'{recipe.name}/{recipe.level}'
 
 
 @dataclass
@@ -189,7 +184,7 @@ def save_model_file(path: str | os.PathLike, models: Any, *, scorer_name: str,
         scorer = load_scorer(scorer_name, **scorer_options)
 
     def _spec(r: PropertyRecipe | str) -> str:
-        return r if isinstance(r, str) else recipe_spec(r)
+        return r if isinstance(r, str) else r.spec
 
     manifest = ModelManifest(
         format=FORMAT_NAME, format_version=FORMAT_VERSION, examol_core_version=_core_version(),
@@ -311,7 +306,7 @@ def load_model_file(path: str | os.PathLike) -> SavedModel:
             installed plugin cannot read.
         UnknownPluginError: the scorer plugin that wrote the model is not installed.
     """
-    from examol_core.plugins import available_scorers, load_scorer, plugin_errors
+    from examol_core.plugins import available_scorers, load_errors_note, load_scorer
 
     path = Path(path)
     manifest = read_manifest(path)
@@ -322,10 +317,7 @@ def load_model_file(path: str | os.PathLike) -> SavedModel:
         msg = (f'{path} was saved by scorer {name!r} from {dist} {manifest.plugin.version}, which is not installed '
                f'(installed scorers: {", ".join(sorted(scorers)) or "none"}). Install it (for example '
                f'`pip install {dist}`) to load this model.')
-        errors = [str(e) for e in plugin_errors()]
-        if errors:
-            msg += ' Plugins that failed to load: ' + '; '.join(errors)
-        raise UnknownPluginError(msg)
+        raise UnknownPluginError(msg + load_errors_note())
     spec = scorers[name]
     if manifest.plugin.version and spec.version and _version_key(spec.version) != _version_key(manifest.plugin.version):
         warnings.warn(f'{path} was saved with {manifest.plugin.distribution} {manifest.plugin.version}; '

@@ -11,9 +11,9 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass, field
 
-from examol_core.conformers import KCAL_PER_EV, add_initial_conformer
+from examol_core.conformers import KCAL_PER_EV, generate_initial_xyz
 from examol_core.errors import MissingDataError
-from examol_core.records import Conformer, MoleculeRecord
+from examol_core.records import MoleculeRecord
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,11 @@ class PropertyRecipe(abc.ABC):
         return PropertyRecipe.from_name(name, level)
 
     @property
+    def spec(self) -> str:
+        """``NAME/LEVEL``: how a recipe appears on the command line, in manifests and in results (see :meth:`from_spec`)."""
+        return f'{self.name}/{self.level}'
+
+    @property
     @abc.abstractmethod
     def recipe(self) -> dict[RequiredGeometry, list[RequiredEnergy]]:
         """The geometries this recipe needs and the energies to compute at each."""
@@ -124,18 +129,19 @@ class PropertyRecipe(abc.ABC):
         return value
 
     def suggest_computations(self, record: MoleculeRecord) -> list[SimulationRequest]:
-        """The simulations to run next; may not complete the recipe in one round.
+        """The simulations to run next; may not complete the recipe in one round. Changes nothing.
 
-        Geometries are relaxed first (starting from the closest existing conformer, or an
-        ETKDG/MMFF94 geometry added to the record if it has none); single points follow once
-        the relaxed geometry exists.
+        Geometries are relaxed first (starting from the closest existing conformer, or, for a
+        record without any, an ETKDG/MMFF94 geometry made for the request only: call
+        :func:`~examol_core.conformers.add_initial_conformer` first to keep it in the record);
+        single points follow once the relaxed geometry exists.
         """
         output = []
         for geometry, energies in self.recipe.items():
             try:
                 conformer, _ = record.find_lowest_conformer(geometry.config_name, geometry.charge, None)
             except MissingDataError:
-                output.append(SimulationRequest(xyz=_starting_geometry(record, geometry).xyz, optimize=True,
+                output.append(SimulationRequest(xyz=_starting_xyz(record, geometry), optimize=True,
                                                 config_name=geometry.config_name, charge=geometry.charge,
                                                 smiles=record.identifier.smiles))
                 continue
@@ -147,13 +153,13 @@ class PropertyRecipe(abc.ABC):
         return output
 
 
-def _starting_geometry(record: MoleculeRecord, geometry: RequiredGeometry) -> Conformer:
-    """Prefer geometries from the same method, then the closest charge, then the newest."""
+def _starting_xyz(record: MoleculeRecord, geometry: RequiredGeometry) -> str:
+    """Prefer geometries from the same method, then the closest charge, then the newest; else embed one."""
     if not record.conformers:
-        return add_initial_conformer(record)
+        return generate_initial_xyz(record.identifier.smiles)[0]
     return min(record.conformers, key=lambda c: (c.config_name != geometry.config_name,
                                                   abs(c.charge - geometry.charge),
-                                                  -c.date_created.timestamp()))
+                                                  -c.date_created.timestamp())).xyz
 
 
 class RedoxEnergy(PropertyRecipe):

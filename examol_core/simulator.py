@@ -97,8 +97,8 @@ def apply_result(record: MoleculeRecord, result: SimulationResult) -> bool:
 
 
 def recipe_key(recipe: PropertyRecipe) -> str:
-    """``"name/level"``, the form :meth:`PropertyRecipe.from_spec` reads back."""
-    return f'{recipe.name}/{recipe.level}'
+    """Deprecated alias of :attr:`PropertyRecipe.spec` (``"name/level"``), kept for existing callers."""
+    return recipe.spec
 
 
 @dataclass
@@ -112,8 +112,10 @@ class RecipeOutcome:
         simulations: Number of simulations run.
         runtime: Wall time (s).
         results: Every successful simulation result, in the order applied: replaying them with
-            :func:`apply_result` on a copy of the starting record reproduces ``record`` (this is how
-            a steering process folds the work of a remote worker into its own records).
+            :func:`apply_result` on a copy of the starting record reproduces ``record``'s conformers
+            and, with ``update_record``, its properties (this is how a steering process folds the
+            work of a remote worker into its own records). Planning adds nothing to the record:
+            the MMFF starting geometry of a record without conformers lives only in the first request.
     """
 
     record: MoleculeRecord
@@ -155,7 +157,7 @@ def run_recipes(record: MoleculeRecord, recipes: Sequence[PropertyRecipe], simul
     outcome = RecipeOutcome(record=record)
     smiles = record.identifier.smiles
     for recipe in recipes:
-        key = recipe_key(recipe)
+        key = recipe.spec
         if not recompute and (value := recipe.lookup(record)) is not None:
             outcome.values[key] = value
             continue

@@ -1,7 +1,7 @@
 """A complete small Colmena thinker built on examol's helpers (see docs/colmena.md).
 
 It trains a bootstrap ensemble of RDKit KNN models on the shipped oxidation potentials, scores a
-search space in chunks across workers, resubmits failed chunks once, and prints the best
+search space in chunks across workers (resubmitting a failed chunk once), and prints the best
 candidates with the ensemble's spread::
 
     python examples/colmena_thinker.py                 # Parsl, 2 local workers
@@ -13,10 +13,9 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from threading import Event
 
 import numpy as np
-from colmena.thinker import BaseThinker, agent, event_responder, result_processor
+from colmena.thinker import BaseThinker, agent, result_processor
 
 import examol_core
 from examol_core.colmena import ScorerClient, make_methods, start_task_server
@@ -28,53 +27,36 @@ DATA = Path(examol_core.__file__).parent / 'data'
 
 
 class ScreeningThinker(BaseThinker):
-    """Train an ensemble, then score every candidate; each step reacts to results as they arrive."""
+    """Train an ensemble, then score every candidate: one agent, top to bottom; result processors route."""
 
     def __init__(self, queues, client: ScorerClient, models: list, train_inputs, train_outputs, candidates,
-                 chunk_size: int = 250, max_resubmits: int = 1):
+                 chunk_size: int = 250, retries: int = 1):
         super().__init__(queues)
-        self.client = client
-        self.models = models
+        self.client, self.models, self.candidates = client, models, candidates
         self.train_inputs, self.train_outputs = train_inputs, train_outputs
-        self.candidates = candidates
-        self.chunk_size = chunk_size
-        self.resubmits_left = max_resubmits
-        self.trained = Event()  # set when the ensemble is retrained: starts inference
-        self.scores = None      # examol_core.colmena.Scores once inference is complete
-
-    @agent(startup=True)  # a one-shot agent: its end does not stop the thinker
-    def start_training(self):
-        self.client.submit_retrain(self.models, self.train_inputs, self.train_outputs)  # one task per member
+        self.chunk_size, self.retries = chunk_size, retries
+        self.scores = None  # examol_core.colmena.Scores once inference is complete
 
     @result_processor(topic='train')
-    def store_model(self, result):
-        job = self.client.add_result(result)  # routes the result to the job that sent it
-        if not job.done:
-            return
-        if job.failures:
-            self.logger.warning('Training failed: %s', '; '.join(map(str, job.failures.values())))
-            self.done.set()
-            return
-        self.models = job.update(self.models)  # scorer.update for each member, in order
-        self.trained.set()
-
-    @event_responder(event_name='trained')
-    def start_inference(self):
-        self.client.submit_score(self.models, self.candidates, chunk_size=self.chunk_size)
+    def route_training(self, result):
+        self.client.add_result(result)  # to the job that sent the task
 
     @result_processor(topic='score')
-    def store_scores(self, result):
-        job = self.client.add_result(result)
-        if not job.done:
+    def route_scores(self, result):
+        self.client.add_result(result)
+
+    @agent  # the thinker stops when this agent returns
+    def screen(self):
+        training = self.client.submit_retrain(self.models, self.train_inputs, self.train_outputs)  # one task per member
+        if not training.wait():
+            self.logger.warning('Training failed: %s', '; '.join(map(str, training.failures.values())))
             return
-        if job.failures and self.resubmits_left > 0:
-            self.resubmits_left -= 1
-            self.logger.warning('Resubmitting %d failed chunk(s)', len(job.failures))
-            job.resubmit()
-            return
-        # Missing chunks (if any failed twice) come back as NaN and are flagged, never shifted
-        self.scores = job.collect(allow_missing=True)
-        self.done.set()
+        self.models = training.update(self.models)  # scorer.update for each member, in order
+        scoring = self.client.submit_score(self.models, self.candidates, chunk_size=self.chunk_size,
+                                           retries=self.retries)  # a failed chunk is resubmitted automatically
+        scoring.wait()
+        # Chunks that failed every attempt come back as NaN and are flagged, never shifted
+        self.scores = scoring.collect(allow_missing=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -105,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     methods = make_methods(scorer, 'rdkit')
     with start_task_server(methods, workers=args.workers, parsl_config=args.parsl_config,
                            redis_url=args.redis_url, local=args.local) as server:
-        client = ScorerClient(server.queues, scorer, methods)
+        client = ScorerClient(server.queues, scorer, methods, routed=True)  # results come through add_result
         thinker = ScreeningThinker(server.queues, client, models, inputs, outputs, candidates,
                                    chunk_size=args.chunk_size)
         thinker.start()

@@ -32,17 +32,16 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / 'examol_core' / 'data'
+from examol_core.datasets import DATA_DIR as DATA
+from examol_core.datasets import REDOX_LEVELS
+
 SUBSET = 'redoxmers-search-space'
-LEVELS = ('gfn1-vertical', 'gfn2-vertical', 'gfn2-adiabatic')
-PROPERTY = 'oxidation_potential'
+LEVELS = tuple(recipe.level for recipe in REDOX_LEVELS)
+PROPERTY = REDOX_LEVELS[-1].name
 
 
 def make_recipes():
-    from examol_core.recipes import RedoxEnergy
-
-    return [RedoxEnergy(1, 'gfn1', vertical=True), RedoxEnergy(1, 'gfn2', vertical=True), RedoxEnergy(1, 'gfn2')]
+    return list(REDOX_LEVELS)
 
 
 def _init_worker(threads: int) -> None:

@@ -136,7 +136,7 @@ def test_large_messages_go_through_proxystore_once(savetoy, data):
     with start_task_server(methods, local=True, proxy_threshold=100) as server:
         client = ScorerClient(server.queues, scorer, methods)
         scoring = client.submit_score(model, inputs, chunk_size=3)
-        [(name, key)] = scoring._proxy_keys
+        [(name, key)] = scoring.shared_keys
         store = get_store(name)
         assert store.exists(key), 'the model message is stored once and shared by the 6 chunks'
         scoring.wait(timeout=60)
@@ -364,19 +364,17 @@ def test_results_arriving_during_submission_are_kept(savetoy, data):
     assert scoring.ok and scoring.size == 5, 'the job was not declared done after its first chunk'
     np.testing.assert_array_equal(scoring.collect().members,
                                   [scorer.score(scorer.prepare_message(m), inputs) for m in models])
-    assert client._jobs == {}, 'finished jobs are forgotten'
+    assert client.jobs == [], 'finished jobs are forgotten'
 
 
 def test_in_a_colmena_thinker(savetoy, data, tmp_path):
-    """The pattern of docs/colmena.md: agents submit, result processors route with add_result."""
-    from threading import Event
-
-    from colmena.thinker import BaseThinker, agent, event_responder, result_processor
+    """The pattern of the README: one agent that submits and waits, top to bottom; result processors route."""
+    from colmena.thinker import BaseThinker, agent, result_processor
 
     _, inputs, outputs = data
     flag = tmp_path / 'fail-once'
     flag.touch()
-    scorer = savetoy.SaveableLookupScorer(fail_on='CCCC', flag=str(flag), once=True)
+    scorer = savetoy.SaveableLookupScorer(fail_on='CCCC', flag=str(flag), once=True, delay=0.05)
     methods = make_methods(scorer)
 
     class Thinker(BaseThinker):
@@ -384,41 +382,83 @@ def test_in_a_colmena_thinker(savetoy, data, tmp_path):
             super().__init__(queues)
             self.client = client
             self.models = [savetoy.LookupModel() for _ in range(2)]
-            self.trained = Event()
-            self.scores = None
-            self.resubmitted = 0
-
-        @agent(startup=True)
-        def train(self):
-            self.client.submit_retrain(self.models, inputs, outputs)
+            self.scores = self.attempts = None
 
         @result_processor(topic='train')
-        def store_model(self, result):
-            job = self.client.add_result(result)
-            if job.done:
-                self.models = job.update(self.models)
-                self.trained.set()
-
-        @event_responder(event_name='trained')
-        def infer(self):
-            self.client.submit_score(self.models, inputs, chunk_size=3)
+        def route_training(self, result):
+            self.client.add_result(result)
 
         @result_processor(topic='score')
-        def store_scores(self, result):
-            job = self.client.add_result(result)
-            if job.done and job.failures:
-                self.resubmitted += len(job.failures)
-                job.resubmit()
-            elif job.done:
-                self.scores = job.collect()
-                self.done.set()
+        def route_scores(self, result):
+            self.client.add_result(result)
+
+        @agent
+        def screen(self):
+            training = self.client.submit_retrain(self.models, inputs, outputs)
+            assert training.wait(timeout=30)
+            self.models = training.update(self.models)
+            scoring = self.client.submit_score(self.models, inputs, chunk_size=3, retries=1)
+            with pytest.raises(TimeoutError, match='still running'):
+                scoring.wait(timeout=0.01)
+            assert scoring.wait(timeout=30)
+            self.attempts = [scoring.attempts(i) for i in range(scoring.size)]
+            self.scores = scoring.collect()
 
     with start_task_server(methods, local=True, workers=2) as server:
-        thinker = Thinker(server.queues, ScorerClient(server.queues, scorer, methods))
+        client = ScorerClient(server.queues, scorer, methods, routed=True)
+        thinker = Thinker(server.queues, client)
         thinker.start()
         thinker.join(timeout=60)
         assert not thinker.is_alive()
-    assert thinker.resubmitted == 1 and thinker.scores is not None
+    failing = list(inputs).index('CCCC') // 3
+    assert thinker.attempts == [2 if i == failing else 1 for i in range(6)], 'the chunk of CCCC was resubmitted once'
     plain = savetoy.SaveableLookupScorer()
     np.testing.assert_array_equal(thinker.scores.members, [plain.score(plain.prepare_message(m), inputs)
                                                            for m in thinker.models])
+    assert client.jobs == []
+
+
+def test_a_routed_client_waits_without_reading_the_queues(savetoy, data):
+    """With routed=True, results belong to the result processor: wait() must not take them off the queue."""
+    _, inputs, outputs = data
+    scorer = savetoy.SaveableLookupScorer()
+    methods = make_methods(scorer)
+    with start_task_server(methods, local=True) as server:
+        client = ScorerClient(server.queues, scorer, methods, routed=True)
+        job = client.submit_retrain(savetoy.LookupModel(), inputs, outputs)
+        with pytest.raises(TimeoutError):
+            job.wait(timeout=2)
+        result = server.queues.get_result(topic='train', timeout=30)  # still there for the processor
+        assert client.add_result(result) is job and job.wait(timeout=1)
+
+
+def test_score_smiles_job_collects_rejects_in_order(savetoy, data):
+    _, inputs, outputs = data
+    scorer = savetoy.SaveableLookupScorer()
+    methods = make_methods(scorer)
+    model = _in_process(scorer, savetoy.LookupModel(), inputs, outputs)
+    smiles = [*REFERENCE_SMILES[:3], 'C1CC', *REFERENCE_SMILES[3:]]
+    with start_task_server(methods, local=True) as server:
+        job = ScorerClient(server.queues, scorer, methods).submit_score_smiles([model, model], smiles, chunk_size=4)
+        assert job.wait(timeout=60)
+        scores = job.collect()
+    assert scores.rejects == [(3, 'unclosed ring')]
+    keep = np.arange(len(smiles)) != 3
+    np.testing.assert_array_equal(scores.mean[keep], scorer.score(scorer.prepare_message(model), inputs))
+    assert np.isnan(scores.mean[3]) and scores.members.shape == (2, len(smiles))
+
+
+def test_colmena_methods_we_extend_keep_their_shape():
+    """config.py extends public methods of Colmena's task servers, no private one; notice if they change upstream."""
+    import inspect
+
+    from examol_core.colmena.config import OVERRIDDEN, _task_server_classes
+
+    for cls in _task_server_classes():
+        ours = [klass for klass in cls.__mro__ if klass.__module__ == 'examol_core.colmena.config']
+        upstream = next(klass for klass in cls.__mro__ if klass.__module__.startswith('colmena.'))
+        extended = {name for klass in ours for name, value in vars(klass).items()
+                    if callable(value) and not name.startswith('__')}
+        assert extended <= set(OVERRIDDEN), f'{cls.__name__} extends {sorted(extended - set(OVERRIDDEN))}'
+        for name in extended:
+            assert list(inspect.signature(getattr(upstream, name)).parameters) == OVERRIDDEN[name], (upstream, name)

@@ -56,7 +56,7 @@ def test_train_and_score_through_redis(redis_url, savetoy):
         assert job.wait(timeout=60, check_alive=server.check_alive), job.failures
         models = job.update([savetoy.LookupModel(), savetoy.LookupModel()])
         scoring = client.submit_score(models, inputs, chunk_size=5)
-        [(name, key)] = scoring._proxy_keys
+        [(name, key)] = scoring.shared_keys
         assert get_store(name).exists(key), 'the model message went to Redis through ProxyStore'
         assert scoring.wait(timeout=60, check_alive=server.check_alive), scoring.failures
         scores = scoring.collect()

@@ -119,3 +119,53 @@ def test_every_hook_is_documented():
         if name.startswith('examol_'):
             doc = getattr(hookspecs, name).__doc__ or ''
             assert 'return' in doc.lower(), f'hook {name} must say what it returns'
+
+
+class _CommandPlugin:
+    @hookimpl
+    def examol_register_commands(self, app):
+        @app.command('hello')
+        def hello(name: str = 'world') -> None:
+            print(f'hello {name}')
+
+
+class _BrokenCommandPlugin:
+    @hookimpl
+    def examol_register_commands(self, app):
+        raise RuntimeError('no typer here')
+
+
+def test_plugins_add_commands_and_a_broken_one_is_reported():
+    import typer
+    from typer.testing import CliRunner
+
+    pm = plugins.get_plugin_manager()
+    good, broken = _CommandPlugin(), _BrokenCommandPlugin()
+    pm.register(good, name='cmd-good')
+    pm.register(broken, name='cmd-broken')
+    try:
+        app = typer.Typer()
+
+        @app.command()
+        def core() -> None:
+            """A core command."""
+
+        assert 'cmd-good' in plugins.register_commands(app)
+        result = CliRunner().invoke(app, ['hello', '--name', 'examol'])
+        assert result.exit_code == 0 and result.output == 'hello examol\n'
+        [error] = [e for e in plugins.plugin_errors() if e.entry_point == 'cmd-broken']
+        assert 'examol_register_commands raised RuntimeError: no typer here' in error.error
+    finally:
+        pm.unregister(good)
+        pm.unregister(broken)
+        plugins.reset_plugins()
+
+
+def test_a_missing_plugin_command_names_the_package_to_install():
+    env = {**os.environ, 'EXAMOL_DISABLE_PLUGINS': 'demo'}
+    for args in (['demo'], ['demo', '--quick', '--rounds', '3'], ['demo', '--help']):
+        result = subprocess.run([sys.executable, '-m', 'examol_core', *args], env=env, capture_output=True,
+                                text=True, timeout=120)
+        text = ' '.join(result.stdout.split())
+        assert result.returncode == 2, (args, result.stdout, result.stderr)
+        assert 'pip install examol-demo' in text and 'pip install ./plugins/demo_campaign' in text, text

@@ -66,9 +66,11 @@ def test_suggest_computations_walks_the_recipe():
     """From a bare SMILES: relax first (from an MMFF geometry), then single points."""
     record = MoleculeRecord.from_identifier('CCO')
     recipe = RedoxEnergy(1, 'gfn2', vertical=True)
+    before = record.model_dump()
     first = recipe.suggest_computations(record)
     assert [(r.optimize, r.config_name, r.charge) for r in first] == [(True, 'gfn2', 0)]
-    assert record.conformers[0].config_name == 'mmff', 'an initial conformer was added'
+    assert record.model_dump() == before, 'a query changes nothing'
+    assert recipe.suggest_computations(record) == first, 'and gives the same answer again'
     assert first[0].xyz.splitlines()[0] == '9'
     # Pretend the relaxation ran
     apply_result(record, SimulationResult(request=first[0], success=True, xyz=first[0].xyz, energy=-150.0))

@@ -5,7 +5,7 @@ import pytest
 
 from examol_core import MoleculeRecord, RedoxEnergy
 from examol_core.recipes import SimulationRequest
-from examol_core.simulator import SimulationResult, Simulator, apply_result, recipe_key, run_recipes
+from examol_core.simulator import SimulationResult, Simulator, apply_result, run_recipes
 
 
 class FakeSimulator(Simulator):
@@ -36,13 +36,15 @@ def test_runs_every_recipe_and_results_replay():
     start = record.model_copy(deep=True)
     outcome = run_recipes(record, RECIPES, FakeSimulator())
     assert outcome.success and outcome.simulations == 3, 'relax neutral, cation single point, relax cation'
-    assert outcome.values == {recipe_key(RECIPES[0]): pytest.approx(9.5), recipe_key(RECIPES[1]): pytest.approx(9.0)}
+    assert outcome.values == {RECIPES[0].spec: pytest.approx(9.5), RECIPES[1].spec: pytest.approx(9.0)}
     assert len(outcome.results) == 3
-    # Replaying the results on the steering side's copy gives the same properties
-    start.conformers = [c.model_copy(deep=True) for c in record.conformers if c.source == 'initial']
+    # Replaying the results on the steering side's copy of the starting record reproduces the record
     for result in outcome.results:
         apply_result(start, result)
     assert [r.update_record(start) for r in RECIPES] == [pytest.approx(9.5), pytest.approx(9.0)]
+    assert start.properties == record.properties
+    assert [(c.xyz, c.source, c.config_name, c.charge, [e.energy for e in c.energies]) for c in start.conformers] == \
+        [(c.xyz, c.source, c.config_name, c.charge, [e.energy for e in c.energies]) for c in record.conformers]
 
 
 def test_known_values_need_no_simulation():
@@ -56,6 +58,6 @@ def test_known_values_need_no_simulation():
 def test_failure_is_reported_and_later_recipes_still_run():
     record = MoleculeRecord.from_identifier('CCO')
     outcome = run_recipes(record, RECIPES, FakeSimulator(fail_on=(True, 1)))
-    assert recipe_key(RECIPES[0]) in outcome.values
-    assert outcome.failures == {recipe_key(RECIPES[1]): 'CCO: did not converge'}
+    assert RECIPES[0].spec in outcome.values
+    assert outcome.failures == {RECIPES[1].spec: 'CCO: did not converge'}
     assert not outcome.success

@@ -35,7 +35,7 @@ DEFAULT_PROXY_THRESHOLD = 100_000
 """Objects larger than this (bytes, serialised) travel through ProxyStore rather than the queues."""
 
 __all__ = ['DEFAULT_TOPICS', 'DEFAULT_PROXY_THRESHOLD', 'TaskServerDied', 'prepare_environment', 'default_parsl_config',
-           'load_parsl_config', 'make_store', 'make_queues', 'redis_address', 'TaskServerHandle', 'start_task_server']
+           'load_parsl_config', 'server_capacity', 'make_store', 'make_queues', 'redis_address', 'TaskServerHandle', 'start_task_server']
 
 
 class TaskServerDied(ExamolError, RuntimeError):
@@ -108,6 +108,25 @@ def load_parsl_config(path: str | os.PathLike) -> Any:
         raise ExamolError(f'{path} must define `config = parsl.config.Config(...)`; found {found}. '
                           'See examples/parsl_slurm.py.')
     return config
+
+
+def server_capacity(workers: int = 1, parsl_config: Any = None) -> int:
+    """How many tasks a task server can run at once (at least 1), to size a window of tasks in flight.
+
+    Args:
+        workers: Local workers (used without ``parsl_config``).
+        parsl_config: A ``parsl.config.Config``: its executors' workers per node x nodes x blocks.
+    """
+    if parsl_config is None:
+        return max(int(workers), 1)
+    total = 0
+    for executor in parsl_config.executors:
+        provider = getattr(executor, 'provider', None)
+        per_node = getattr(executor, 'max_workers_per_node', None) or getattr(executor, 'max_threads', None) or 1
+        nodes = getattr(provider, 'nodes_per_block', 1) or 1
+        blocks = max(getattr(provider, 'max_blocks', 1) or 1, getattr(provider, 'init_blocks', 1) or 1)
+        total += int(per_node) * int(nodes) * int(blocks)
+    return max(total, 1)
 
 
 def redis_address(url: str) -> tuple[str, int]:
@@ -187,8 +206,18 @@ def _quiet_parsl() -> None:
         parsl_logger.addHandler(handler)
 
 
+OVERRIDDEN = {'run': ['self'], 'perform_callback': ['self', 'future', 'result', 'topic']}
+"""Public methods of Colmena's task servers that the classes below extend, with their parameters.
+
+A test compares them with the installed Colmena, so that a change upstream is noticed."""
+
+
 def _task_server_classes() -> tuple[type, type]:
-    """Colmena's Parsl and local task servers, adjusted for running under examol's steering process."""
+    """Colmena's Parsl and local task servers, adjusted for running under examol's steering process.
+
+    Parsl's logging is quieted in the steering process before the server forks (:func:`_quiet_parsl`),
+    which the forked server inherits: no private method of Colmena is overridden.
+    """
     from colmena.task_server.local import LocalTaskServer
     from colmena.task_server.parsl import ParslTaskServer
 
@@ -199,12 +228,8 @@ def _task_server_classes() -> tuple[type, type]:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             super().run()
 
-    class QuietParslTaskServer(_SteeredMixin, ParslTaskServer):
-        """Colmena's Parsl task server, with Parsl's own logging kept in its run directory."""
-
-        def _setup(self) -> None:
-            _quiet_parsl()
-            super()._setup()
+    class SteeredParslTaskServer(_SteeredMixin, ParslTaskServer):
+        """Colmena's Parsl task server, leaving Ctrl-C to the steering process."""
 
     class SteeredLocalTaskServer(_SteeredMixin, LocalTaskServer):
         """Colmena's local task server (threads in a child process), safe with several workers.
@@ -218,7 +243,7 @@ def _task_server_classes() -> tuple[type, type]:
             with lock:
                 super().perform_callback(future, result, topic)
 
-    return QuietParslTaskServer, SteeredLocalTaskServer
+    return SteeredParslTaskServer, SteeredLocalTaskServer
 
 
 @dataclass
@@ -324,6 +349,7 @@ def start_task_server(methods: Iterable[Any], *, workers: int = 1, parsl_config:
                 run_dir = Path(parsl_config.run_dir)
             elif isinstance(parsl_config, (str, os.PathLike)):
                 parsl_config = load_parsl_config(parsl_config)
+            _quiet_parsl()  # before the fork: Parsl's DEBUG records stay in its run directory
             server = ParslServer(methods, queues, parsl_config)
         server.start()
         queues.set_role('client')

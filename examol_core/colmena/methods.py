@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from examol_core.colmena.proxies import resolve
 from examol_core.scorer import MultiFidelityScorer, Scorer
 
-__all__ = ['EnsembleMessage', 'ChunkScores', 'ScorerMethods', 'make_methods', 'scorer_name_of',
+__all__ = ['EnsembleMessage', 'ChunkScores', 'MethodNames', 'ScorerMethods', 'make_methods', 'scorer_name_of',
            'retrain_task', 'score_task', 'score_smiles_task']
 
 
@@ -44,13 +45,6 @@ class ChunkScores:
     rejects: list[tuple[int, str]] = field(default_factory=list)
 
 
-def _resolve(obj: Any) -> Any:
-    """The object behind a ProxyStore proxy (resolving it on the worker), or ``obj`` itself."""
-    from proxystore.proxy import Proxy, extract
-
-    return extract(obj) if isinstance(obj, Proxy) else obj
-
-
 def _take(seq: Any, rows: np.ndarray) -> Any:
     if isinstance(seq, np.ndarray):
         return seq[rows]
@@ -74,8 +68,8 @@ def retrain_task(scorer: Scorer, model_msg: Any, inputs: Sequence[Any], outputs:
     Returns:
         The update message for ``scorer.update``.
     """
-    model_msg, inputs, outputs = _resolve(model_msg), _resolve(inputs), _resolve(outputs)
-    kwargs = {k: _resolve(v) for k, v in kwargs.items()}
+    model_msg, inputs, outputs = resolve(model_msg), resolve(inputs), resolve(outputs)
+    kwargs = {k: resolve(v) for k, v in kwargs.items()}
     if bootstrap_seed is not None:
         rng = np.random.default_rng(bootstrap_seed)
         rows = rng.integers(0, len(inputs), size=len(inputs))
@@ -92,8 +86,8 @@ def score_task(scorer: Scorer, model_msg: Any, inputs: Sequence[Any], **kwargs: 
     Returns:
         ``(n,)`` float scores, or ``(members, n)`` when ``model_msg`` is an :class:`EnsembleMessage`.
     """
-    model_msg, inputs = _resolve(model_msg), _resolve(inputs)
-    kwargs = {k: _resolve(v) for k, v in kwargs.items()}
+    model_msg, inputs = resolve(model_msg), resolve(inputs)
+    kwargs = {k: resolve(v) for k, v in kwargs.items()}
     if isinstance(model_msg, EnsembleMessage):
         return np.stack([np.asarray(scorer.score(m, inputs, **kwargs), dtype=float) for m in model_msg.members])
     return np.asarray(scorer.score(model_msg, inputs, **kwargs), dtype=float)
@@ -139,7 +133,7 @@ def score_smiles_task(scorer: Scorer, model_msg: Any, smiles: Sequence[str], *, 
     from examol_core.errors import InvalidIdentifierError
     from examol_core.records import MoleculeRecord
 
-    model_msg, smiles = _resolve(model_msg), _resolve(smiles)
+    model_msg, smiles = resolve(model_msg), resolve(smiles)
     records, positions, rejects = [], [], []
     for i, smi in enumerate(smiles):
         try:
@@ -176,6 +170,20 @@ def score_smiles_task(scorer: Scorer, model_msg: Any, smiles: Sequence[str], *, 
 
 
 @dataclass(frozen=True)
+class MethodNames:
+    """Names of one scorer's task-server methods: the only place they are formed."""
+
+    retrain: str
+    score: str
+    score_smiles: str
+
+    @classmethod
+    def for_scorer(cls, name: str) -> 'MethodNames':
+        """``{name}_retrain``, ``{name}_score`` and ``{name}_score_smiles``."""
+        return cls(f'{name}_retrain', f'{name}_score', f'{name}_score_smiles')
+
+
+@dataclass(frozen=True)
 class ScorerMethods:
     """The task-server methods of one scorer; iterate over it to register them all.
 
@@ -190,6 +198,11 @@ class ScorerMethods:
     retrain: Callable[..., Any]
     score: Callable[..., np.ndarray]
     score_smiles: Callable[..., ChunkScores]
+
+    @property
+    def names(self) -> MethodNames:
+        """The registered names of the three methods."""
+        return MethodNames(self.retrain_name, self.score_name, self.score_smiles_name)
 
     @property
     def retrain_name(self) -> str:
@@ -245,9 +258,10 @@ def make_methods(scorer: Scorer, name: str | None = None, *, retrain_options: di
         :func:`score_smiles_task`).
     """
     name = name or scorer_name_of(scorer)
+    names = MethodNames.for_scorer(name)
     return ScorerMethods(
         scorer_name=name,
-        retrain=_bind(retrain_task, f'{name}_retrain', scorer, dict(retrain_options or {})),
-        score=_bind(score_task, f'{name}_score', scorer, dict(score_options or {})),
-        score_smiles=_bind(score_smiles_task, f'{name}_score_smiles', scorer, dict(score_options or {})),
+        retrain=_bind(retrain_task, names.retrain, scorer, dict(retrain_options or {})),
+        score=_bind(score_task, names.score, scorer, dict(score_options or {})),
+        score_smiles=_bind(score_smiles_task, names.score_smiles, scorer, dict(score_options or {})),
     )

@@ -23,7 +23,8 @@ hookimpl = pluggy.HookimplMarker(GROUP)
 """Marker for hook implementations in plugin modules."""
 
 __all__ = ['hookimpl', 'ScorerSpec', 'SimulatorSpec', 'PluginError', 'available_scorers', 'available_simulators',
-           'load_scorer', 'make_model', 'load_simulator', 'plugin_errors', 'get_plugin_manager', 'reset_plugins']
+           'load_scorer', 'make_model', 'load_simulator', 'plugin_errors', 'load_errors_note', 'get_plugin_manager',
+           'reset_plugins', 'register_commands']
 
 
 def _resolve(target: Any) -> Any:
@@ -134,6 +135,20 @@ class _Registry:
                                                'version': spec.version or version})
         return out
 
+    def register_commands(self, app: Any) -> list[str]:
+        names = []
+        for impl in self.pm.hook.examol_register_commands.get_hookimpls():
+            plugin_name = self.pm.get_name(impl.plugin) or '?'
+            dist, version = self.sources.get(plugin_name, (plugin_name, ''))
+            try:
+                impl.function(app=app)
+            except Exception as exc:
+                self.errors.append(PluginError(plugin_name, dist, version,
+                                               f'examol_register_commands raised {type(exc).__name__}: {exc}'))
+                continue
+            names.append(plugin_name)
+        return names
+
 
 _lock = threading.Lock()
 _registry: _Registry | None = None
@@ -167,6 +182,18 @@ def plugin_errors() -> list[PluginError]:
     return list(dict.fromkeys(registry.errors))
 
 
+def register_commands(app: Any) -> list[str]:
+    """Let every installed plugin add its commands to the ``examol`` command line (``app``, a ``typer.Typer``).
+
+    Each plugin's hook runs on its own: one that raises is recorded in :func:`plugin_errors`
+    and the others still register.
+
+    Returns:
+        Names of the plugins whose hook ran without error.
+    """
+    return _get().register_commands(app)
+
+
 def available_scorers() -> dict[str, ScorerSpec]:
     """Every installed scorer, by name."""
     return _get()._collect('examol_scorers')
@@ -177,12 +204,18 @@ def available_simulators() -> dict[str, SimulatorSpec]:
     return _get()._collect('examol_simulators')
 
 
-def _unknown(kind: str, name: str, known: Mapping[str, Any]) -> UnknownPluginError:
-    msg = f'No {kind} named {name!r} is installed; available: {", ".join(sorted(known)) or "none"}.'
+def load_errors_note() -> str:
+    """``' Plugins that failed to load: ...'`` to append to a "not installed" message, or ``''``.
+
+    A plugin that is missing may be installed but broken: every such message says so the same way.
+    """
     errors = [str(e) for e in plugin_errors()]
-    if errors:
-        msg += ' Plugins that failed to load: ' + '; '.join(errors)
-    return UnknownPluginError(msg)
+    return ' Plugins that failed to load: ' + '; '.join(errors) if errors else ''
+
+
+def _unknown(kind: str, name: str, known: Mapping[str, Any]) -> UnknownPluginError:
+    return UnknownPluginError(f'No {kind} named {name!r} is installed; available: {", ".join(sorted(known)) or "none"}.'
+                              + load_errors_note())
 
 
 def get_scorer_spec(name: str) -> ScorerSpec:

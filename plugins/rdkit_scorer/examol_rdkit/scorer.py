@@ -174,7 +174,7 @@ class RDKitScorer(MultiFidelityScorer):
                             'transform_inputs, not SMILES strings')
         return inputs
 
-    def retrain(self, model_msg: ModelType, inputs: Sequence[Any], outputs: np.ndarray, bootstrap: bool = False,
+    def retrain(self, model_msg: ModelType, inputs: Sequence[Any], outputs: np.ndarray,
                 lower_fidelities: np.ndarray | None = None) -> ModelType:
         """Train fresh copies of the pipeline (may run on a remote worker).
 
@@ -182,8 +182,6 @@ class RDKitScorer(MultiFidelityScorer):
             model_msg: The pipeline from ``prepare_message(model, training=True)``; it is not modified.
             inputs: From :meth:`transform_inputs`.
             outputs: Labels of the highest level, NaN where unknown (allowed only with ``lower_fidelities``).
-            bootstrap: Train on a resample of the records drawn with replacement (for ensembles),
-                separately for each level.
             lower_fidelities: ``(n, k)`` values of the k lower levels, lowest first, NaN where unknown.
         Returns:
             A fitted pipeline, or a list of k + 1 fitted pipelines (lowest level, then each delta)
@@ -205,20 +203,16 @@ class RDKitScorer(MultiFidelityScorer):
         featuriser = _featuriser(template)
         features = inputs if featuriser is None else featuriser.transform(inputs)
 
-        rng = np.random.default_rng() if bootstrap else None
         fitted = []
         with blas_threads(1) if len(inputs) < SMALL_TRAINING_SET else nullcontext():
             for rows, targets in levels:
-                fitted.append(self._fit_level(template, featuriser, features, rows, targets, rng))
+                fitted.append(self._fit_level(template, featuriser, features, rows, targets))
         return fitted[0] if lower is None else fitted
 
     @staticmethod
     def _fit_level(template: Any, featuriser: FingerprintTransformer | None, features: Any, rows: np.ndarray,
-                   targets: np.ndarray, rng: np.random.Generator | None) -> Any:
-        """A fresh clone of the template trained on some rows (resampled with ``rng`` when bootstrapping)."""
-        if rng is not None:
-            pick = rng.integers(0, len(rows), size=len(rows))
-            rows, targets = rows[pick], targets[pick]
+                   targets: np.ndarray) -> Any:
+        """A fresh clone of the template trained on some rows."""
         model = clone(template)
         if featuriser is None:
             model.fit(_take(features, rows), targets)

@@ -17,7 +17,6 @@ def _knn_features(n_neighbors: int):
 CASES = [
     ScorerCase(RDKitScorer(), partial(make_knn_model, n_neighbors=1), memorises=True, name='knn1'),
     ScorerCase(RDKitScorer(), make_knn_model, name='knn'),
-    ScorerCase(RDKitScorer(), make_knn_model, retrain_kwargs={'bootstrap': True}, name='knn-bootstrap'),
     ScorerCase(RDKitScorer(pre_transform=FingerprintTransformer()), partial(_knn_features, 1), memorises=True,
                name='knn1-pre_transform'),
     ScorerCase(RDKitScorer(), partial(make_gpr_model, num_pcs=2), name='gpr'),

@@ -100,15 +100,23 @@ def test_each_level_uses_only_records_that_have_it(records):
     assert np.isfinite(scores).all()
 
 
-def test_bootstrap_resamples_each_level(records):
+def test_bootstrap_is_the_cores_seeded_resampling(records):
+    """Ensembles resample once, in the core (``bootstrap_seed``), reproducibly; the scorer has no resampling of its own."""
+    from examol_core.colmena import retrain_task
+
     scorer = RDKitScorer()
-    model, inputs, outputs, lower = _train(scorer, records, make_knn_model(n_neighbors=1), bootstrap=True)
-    for level in model:
-        fingerprints = level[-1].fingerprints_
-        assert len(fingerprints) == len(records)
-        assert len(np.unique(fingerprints, axis=0)) < len(records)  # drawn with replacement
-    single, *_ = _train(scorer, records, make_knn_model(n_neighbors=1), lower=False, bootstrap=True)
-    assert len(np.unique(single[-1].fingerprints_, axis=0)) < len(records)
+    inputs = scorer.transform_inputs(records)
+    outputs = scorer.transform_outputs(records, FIDELITIES[-1])
+    lower = collect_outputs(records, FIDELITIES[:-1])
+    msg = scorer.prepare_message(make_knn_model(n_neighbors=1), training=True)
+    first, again, other = (retrain_task(scorer, msg, inputs, outputs, lower_fidelities=lower, bootstrap_seed=seed)
+                           for seed in (3, 3, 4))
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a[-1].fingerprints_, b[-1].fingerprints_)
+    assert len(np.unique(first[0][-1].fingerprints_, axis=0)) < len(records), 'drawn with replacement'
+    assert not np.array_equal(first[0][-1].fingerprints_, other[0][-1].fingerprints_)
+    with pytest.raises(TypeError):
+        scorer.retrain(msg, inputs, outputs, bootstrap=True)
 
 
 def test_messages(records):

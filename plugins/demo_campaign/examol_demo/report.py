@@ -1,21 +1,24 @@
-"""The demo's report: ``report.md`` with PNG plots and ``results.json`` (steering side).
-
-Plots are drawn on :class:`matplotlib.figure.Figure` objects with the Agg canvas, never through
-``pyplot``, so that no display and no global backend state are needed.
-"""
+"""The demo's report: ``report.md`` with PNG plots (:mod:`examol_demo.plots`) and ``results.json``."""
 from __future__ import annotations
 
-import json
 import shlex
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from examol_core.demo.campaign import CHEAP, LOWER, TOP, CampaignResult, DemoError, acquisition_label
-from examol_core.simulator import recipe_key
+from examol_demo.plots import (
+    TOPIC_LABELS,
+    found_per_round,
+    learners,
+    plot_best_found,
+    plot_parity,
+    plot_timeline,
+    top_set,
+)
+from examol_demo.results import CampaignResult
+from examol_demo.settings import CHEAP, LOWER, TOP, DemoError, acquisition_label
 
 __all__ = ['check_plotting', 'write_report', 'overlap_seconds', 'FILES']
 
@@ -23,9 +26,6 @@ FILES = {'report': 'report.md', 'results': 'results.json', 'best_found': 'best-f
          'timeline': 'timeline.png'}
 """Names of the files :func:`write_report` writes."""
 
-COLORS = {'multi': '#1f77b4', 'single': '#ff7f0e', 'random': '#7f7f7f'}
-STYLES = {'multi': ('o', '-'), 'single': ('s', '--'), 'random': ('^', ':')}
-TOPIC_LABELS = {'simulate': 'xTB simulation', 'train': 'training', 'score': 'inference'}
 
 
 def check_plotting() -> None:
@@ -33,16 +33,7 @@ def check_plotting() -> None:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        raise DemoError('The demo report needs matplotlib: pip install "examol-core[demo]"') from None
-
-
-def _figure(width: float, height: float) -> Any:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), dpi=120, layout='constrained')
-    FigureCanvasAgg(fig)
-    return fig
+        raise DemoError('The demo report needs matplotlib: pip install matplotlib') from None
 
 
 def _union(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -74,112 +65,6 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return '–' if value is None else f'{value:.{digits}f}'
 
 
-def _learners(result: CampaignResult) -> list[Any]:
-    return [s for s in result.strategies if s.learner is not None]
-
-
-# Plots ----------------------------------------------------------------------------------------
-
-def _top_set(result: CampaignResult) -> tuple[int, set[str]]:
-    """The pool's top molecules (at least 10, or 1 %) by the hidden top-level value."""
-    count = max(10, len(result.pool_top) // 100)
-    ranked = sorted(zip(result.pool_top, result.pool_smiles, strict=True), reverse=True)[:count]
-    return count, {smiles for _, smiles in ranked}
-
-
-def found_per_round(result: CampaignResult, strategy: Any) -> list[int]:
-    """How many of the pool's top molecules a strategy knows after each round (seed set included)."""
-    _, top = _top_set(result)
-    known = set(result.seed_smiles)
-    counts = []
-    for h in strategy.history:
-        known |= set(h.acquired)
-        counts.append(len(top & known))
-    return counts
-
-
-def plot_best_found(result: CampaignResult, path: Path) -> None:
-    fig = _figure(10, 4.2)
-    ax, ax_top = fig.subplots(1, 2)
-    count, _ = _top_set(result)
-    for strategy in result.strategies:
-        rounds = [h.round for h in strategy.history]
-        marker, line = STYLES.get(strategy.key, ('o', '-'))
-        style = {'marker': marker, 'linestyle': line, 'label': strategy.label, 'color': COLORS.get(strategy.key),
-                 'markersize': 5, 'where': 'post'}
-        ax.step(rounds, [h.best for h in strategy.history], **style)
-        ax_top.step(rounds, found_per_round(result, strategy), **style)
-    ax.axhline(max(result.pool_top), color='k', linestyle='--', linewidth=1, label='best in the pool (hidden)')
-    ax.set_ylabel(f'best {TOP.level} oxidation potential found (eV)')
-    ax.set_title('Best molecule found per round', fontsize=11)
-    ax.legend(loc='lower right', fontsize=8)
-    ax_top.axhline(count, color='k', linestyle='--', linewidth=1)
-    ax_top.set_ylim(-0.3, count + 0.6)
-    ax_top.set_ylabel(f'of the pool\'s top {count} molecules found')
-    ax_top.set_title(f'Top {count} of {len(result.pool_top)} candidates found per round', fontsize=11)
-    for axis in (ax, ax_top):
-        axis.set_xlabel(f'round (batches of {result.settings.batch_size} molecules; 0 = seed set)')
-        axis.set_xticks(range(result.settings.rounds + 1))
-        axis.grid(alpha=0.3)
-    fig.savefig(path)
-
-
-def plot_parity(result: CampaignResult, path: Path) -> None:
-    learners = _learners(result)
-    true = np.array(result.test_true)
-    fig = _figure(4.2 * len(learners), 4.4)
-    axes = np.atleast_1d(fig.subplots(1, len(learners), sharex=True, sharey=True))
-    predictions = [np.array(s.test_mean) for s in learners]
-    low = min(true.min(), *(p.min() for p in predictions)) - 0.2
-    high = max(true.max(), *(p.max() for p in predictions)) + 0.2
-    for ax, strategy, pred in zip(axes, learners, predictions, strict=True):
-        ax.errorbar(true, pred, yerr=np.array(strategy.test_std), fmt='o', markersize=3, alpha=0.6,
-                    elinewidth=0.6, color=COLORS.get(strategy.key))
-        ax.plot([low, high], [low, high], 'k--', linewidth=1)
-        ax.set_xlim(low, high)
-        ax.set_ylim(low, high)
-        ax.set_aspect('equal')
-        ax.set_title(f'{strategy.label.split(" ")[0]}\nMAE {np.mean(np.abs(pred - true)):.3f} eV '
-                     f'({strategy.history[-1].labelled} labelled)', fontsize=10)
-        ax.set_xlabel(f'true {TOP.level} (eV)')
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel('predicted (eV), ensemble mean ± std')
-    fig.suptitle(f'Held-out molecules ({len(true)}), after the last round')
-    fig.savefig(path)
-
-
-def plot_timeline(result: CampaignResult, path: Path) -> None:
-    fig = _figure(7.5, 2.8)
-    ax = fig.subplots()
-    rows = ['simulate', 'train', 'score']
-    for y, topic in enumerate(rows):
-        tasks = sorted((t for t in result.tasks if t.topic == topic), key=lambda t: t.started)
-        lanes: list[float] = []  # end of the last task in each lane: tasks running at once get lanes of their own
-        placed = []
-        for task in tasks:
-            lane = next((i for i, end in enumerate(lanes) if end <= task.started), len(lanes))
-            if lane == len(lanes):
-                lanes.append(0.)
-            lanes[lane] = task.ended
-            placed.append((task, lane))
-        height = 0.8 / max(len(lanes), 1)
-        for task, lane in placed:
-            ax.broken_barh([(task.started, max(task.ended - task.started, 0.02))],
-                           (y - 0.4 + lane * height, height * 0.9), facecolors=COLORS.get(task.strategy, 'k'),
-                           alpha=0.8)
-    ax.set_yticks(range(len(rows)), [TOPIC_LABELS[r] for r in rows])
-    ax.set_xlabel('time since the thinker started (s)')
-    ax.set_title('Tasks on the workers (tasks running at once are stacked), by strategy', fontsize=10)
-    from matplotlib.patches import Patch
-
-    labels = {s.key: s.label for s in result.strategies}
-    ax.legend(handles=[Patch(color=COLORS[k], alpha=0.7, label=labels[k]) for k in COLORS], fontsize=7,
-              loc='upper right', ncols=3)
-    ax.set_ylim(-0.6, len(rows) - 0.4 + 0.6)
-    ax.grid(axis='x', alpha=0.3)
-    fig.savefig(path)
-
-
 # Markdown -------------------------------------------------------------------------------------
 
 def _ranks(result: CampaignResult) -> dict[str, int]:
@@ -202,7 +87,7 @@ def _task_table(result: CampaignResult) -> tuple[list[str], dict[str, float]]:
 
 def _markdown(result: CampaignResult, files: dict[str, str], command: str) -> str:
     s = result.settings
-    learners = _learners(result)
+    trained = learners(result)
     pool_best = max(result.pool_top)
     pool_best_smiles = result.pool_smiles[result.pool_top.index(pool_best)]
     acq = acquisition_label(s)
@@ -217,7 +102,7 @@ def _markdown(result: CampaignResult, files: dict[str, str], command: str) -> st
     add('')
     add('## Setup')
     add('')
-    add(f'* **Objective**: find molecules with the highest `{recipe_key(TOP)}` (eV; higher = more stable to '
+    add(f'* **Objective**: find molecules with the highest `{TOP.spec}` (eV; higher = more stable to '
         'oxidation), from the project\'s multi-fidelity data set (`examol_core/data/redoxmers-oxidation.jsonl.gz`, '
         'see its card).')
     add(f'* **What is known at the start**: the cheap level `{CHEAP.level}` for every molecule; '
@@ -237,7 +122,7 @@ def _markdown(result: CampaignResult, files: dict[str, str], command: str) -> st
         f'known `{CHEAP.level}` of each molecule (delta learning, `examol_core.multifi`).')
     add(f'  * *single-fidelity {acq}*: learns `{TOP.level}` from the labelled molecules alone.')
     add('  * *random*: picks each batch uniformly among the candidates not yet simulated.')
-    server = 'Colmena LocalTaskServer, one worker thread' if s.local else (
+    server = f'Colmena LocalTaskServer, {s.workers} worker thread(s)' if s.local else (
         'Parsl with the given configuration' if s.parsl_config else
         f'Parsl HighThroughputExecutor, {s.workers} local worker process(es)')
     add(f'* **Task server**: {server}; topics `train`, `score` (learning) and `simulate`, each with its own '
@@ -262,7 +147,7 @@ def _markdown(result: CampaignResult, files: dict[str, str], command: str) -> st
         'brackets; round 0 is the seed set.')
     add('')
     ranks = _ranks(result)
-    top_n, _ = _top_set(result)
+    top_n, _ = top_set(result)
     found = {st.key: found_per_round(result, st)[-1] for st in result.strategies}
     add(f'| strategy | best found (eV) | molecule | rank in the pool | of the pool\'s top {top_n} found | '
         'failed simulations |')
@@ -279,13 +164,13 @@ def _markdown(result: CampaignResult, files: dict[str, str], command: str) -> st
     add('')
     add(f'![parity plot]({files["parity"]})')
     add('')
-    add('| round | ' + ' | '.join(f'MAE {st.label} (eV)' for st in learners) + ' |')
-    add('|---' * (len(learners) + 1) + '|')
+    add('| round | ' + ' | '.join(f'MAE {st.label} (eV)' for st in trained) + ' |')
+    add('|---' * (len(trained) + 1) + '|')
     for r in range(s.rounds + 1):
-        add(f'| {r} | ' + ' | '.join(_fmt(st.history[r].mae if r < len(st.history) else None) for st in learners)
+        add(f'| {r} | ' + ' | '.join(_fmt(st.history[r].mae if r < len(st.history) else None) for st in trained)
             + ' |')
     add('')
-    final = {st.key: st.final_mae for st in learners}
+    final = {st.key: st.final_mae for st in trained}
     true = np.array(result.test_true)
     baseline = np.array(result.test_cheap) + result.baseline_offset
     baseline_mae = float(np.mean(np.abs(baseline - true)))
@@ -334,7 +219,7 @@ def _markdown(result: CampaignResult, files: dict[str, str], command: str) -> st
     overlap = overlap_seconds(sims, learn)
     campaign = t['campaign']
     active = max((x.ended for x in result.tasks), default=0.) - min((x.started for x in result.tasks), default=0.)
-    workers = 1 if s.local else s.workers
+    workers = s.workers
     add(f'* Wall time: **{t["total"]:.1f} s** in total: loading and splitting the data {t["data"]:.1f} s, '
         f'task server start-up until the first task ran on a worker {t["first_task_started"]:.1f} s, campaign '
         f'(thinker started to last result) {campaign:.1f} s.')
@@ -369,8 +254,7 @@ def write_report(result: CampaignResult, output_dir: str | Path, command: str | 
     paths = {name: output_dir / file for name, file in FILES.items()}
     if command is None:
         command = 'examol ' + ' '.join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else 'examol demo'
-    with open(paths['results'], 'w', encoding='utf-8') as fp:
-        json.dump(result.to_json(), fp, indent=1)
+    paths['results'].write_text(result.model_dump_json(indent=1), encoding='utf-8')
     plot_best_found(result, paths['best_found'])
     plot_parity(result, paths['parity'])
     plot_timeline(result, paths['timeline'])

@@ -1,0 +1,135 @@
+"""Score a SMILES file of any size with a saved model: the engine of ``examol score``.
+
+:func:`score_smiles_file` does everything the command does: it loads the model file, starts a
+task server, streams the SMILES through :meth:`ScorerClient.stream_smiles` (chunks in flight
+on the workers, outcomes back in input order) and appends each finished chunk to the output
+with a :class:`~examol_core.colmena.scorefiles.ScoreWriter`. A thinker or a notebook with its
+own client calls :func:`write_scores` on the same pieces. Everything here runs on the steering side.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from examol_core.colmena.scorefiles import ScoreWriter, SmilesFile
+from examol_core.colmena.thinker import ChunkOutcome, ScorerClient, TaskFailure
+
+__all__ = ['ScoreProgress', 'ChunkFailure', 'ScoreSummary', 'write_scores', 'score_smiles_file']
+
+
+@dataclass(frozen=True)
+class ScoreProgress:
+    """How far a scoring run is, after each chunk written.
+
+    Attributes:
+        done: Molecules written (scored, rejected or failed).
+        total: Molecules in the input: exact once it is read, an estimate before, ``None`` if unknown.
+    """
+
+    done: int
+    total: int | None
+    scored: int
+    rejected: int
+    failed: int
+
+
+@dataclass(frozen=True)
+class ChunkFailure:
+    """A chunk that failed after every retry: its input lines and the error."""
+
+    index: int
+    first_line: int
+    last_line: int
+    failure: TaskFailure
+
+
+@dataclass
+class ScoreSummary:
+    """What a scoring run wrote."""
+
+    output: Path
+    rejects: Path
+    scored: int = 0
+    rejected: int = 0
+    failed: int = 0
+    failed_chunks: list[ChunkFailure] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """No chunk failed."""
+        return not self.failed_chunks
+
+
+def write_scores(chunks: Iterable[ChunkOutcome], writer: ScoreWriter, *, source: Any = None,
+                 progress: Callable[[ScoreProgress], None] | None = None) -> ScoreSummary:
+    """Append each chunk outcome, in the order given, to an open :class:`ScoreWriter`.
+
+    Args:
+        chunks: Outcomes in input order (from :meth:`ScorerClient.stream_smiles`).
+        source: The :class:`SmilesFile` being read, to estimate the total for ``progress``.
+        progress: Called after each chunk.
+    """
+    summary = ScoreSummary(writer.output, writer.rejects)
+    for chunk in chunks:
+        writer.write(chunk)
+        if chunk.failure is not None:
+            summary.failed_chunks.append(ChunkFailure(chunk.index, chunk.lines[0], chunk.lines[-1], chunk.failure))
+        if progress is not None:
+            total = source.estimated_total() if isinstance(source, SmilesFile) else None
+            progress(ScoreProgress(writer.scored + writer.rejected + writer.failed, total, writer.scored,
+                                   writer.rejected, writer.failed))
+    summary.scored, summary.rejected, summary.failed = writer.scored, writer.rejected, writer.failed
+    return summary
+
+
+def score_smiles_file(model: str | os.PathLike, smiles: str | os.PathLike, output: str | os.PathLike, *,
+                      rejects: str | os.PathLike | None = None, chunk_size: int = 1000, retries: int = 1,
+                      score_options: dict[str, Any] | None = None,
+                      progress: Callable[[ScoreProgress], None] | None = None,
+                      on_start: Callable[[], None] | None = None, **server_options: Any) -> ScoreSummary:
+    """Score every SMILES of a file with a saved model, in chunks across workers; write them in input order.
+
+    Molecules that cannot be parsed or featurised go to ``rejects`` with their line number and
+    the reason; so do the molecules of a chunk that still fails after ``retries`` resubmissions
+    (listed in :attr:`ScoreSummary.failed_chunks`). The outputs appear complete, or not at all.
+
+    Args:
+        model: Model file written by ``examol train`` (:func:`~examol_core.colmena.train_model_file`).
+        smiles: One SMILES per line (first field; blank lines and ``#`` comments skipped).
+        output: CSV of ``line,smiles,score[,std]``.
+        rejects: CSV of ``line,smiles,reason``; default ``OUTPUT`` with suffix ``.rejects.csv``.
+        chunk_size: Molecules per task.
+        retries: Times a failed chunk is resubmitted.
+        score_options: Passed to every ``scorer.score`` call.
+        progress: Called after each chunk written.
+        on_start: Called once the task server has started.
+        server_options: For :func:`~examol_core.colmena.start_task_server` (``workers``,
+            ``parsl_config``, ``redis_url``, ``local``).
+    """
+    from examol_core.colmena.config import load_parsl_config, server_capacity, start_task_server
+    from examol_core.colmena.methods import make_methods
+    from examol_core.modelfile import load_model_file
+
+    if chunk_size < 1:
+        raise ValueError(f'--chunk-size must be at least 1; got {chunk_size}')
+    source = SmilesFile(smiles)
+    saved = load_model_file(model)
+    methods = make_methods(saved.scorer, saved.scorer_name, score_options=dict(score_options or {}))
+    models = saved.members if saved.is_ensemble else saved.model
+    if isinstance(server_options.get('parsl_config'), (str, os.PathLike)):
+        server_options['parsl_config'] = load_parsl_config(server_options['parsl_config'])
+    capacity = server_capacity(server_options.get('workers', 1), server_options.get('parsl_config'))
+    with ScoreWriter(output, rejects, ensemble=saved.is_ensemble) as writer:
+        with start_task_server(methods, **server_options) as server:
+            if on_start is not None:
+                on_start()
+            client = ScorerClient(server.queues, saved.scorer, methods)
+            chunks = client.stream_smiles(models, source, chunk_size=chunk_size, max_in_flight=max(2, 2 * capacity),
+                                          retries=retries, num_lower=len(saved.manifest.lower_recipes),
+                                          check_alive=server.check_alive)
+            summary = write_scores(chunks, writer, source=source, progress=progress)
+        writer.commit()
+    return summary
