@@ -8,6 +8,7 @@ defines ``config``, e.g. ``examples/parsl_slurm.py``) and Redis-backed queues
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import runpy
 import shutil
@@ -246,6 +247,25 @@ def _task_server_classes() -> tuple[type, type]:
     return SteeredParslTaskServer, SteeredLocalTaskServer
 
 
+def _run_local_server(queues: Any, methods: list[Any], workers: int, store_config: Any) -> None:
+    """Run Colmena's local task server in this process: the target of a *spawned* child process.
+
+    Spawned, never forked: the steering process may already run threads (TensorFlow starts its
+    thread pools as soon as a network is loaded), and a forked child inherits their locks without
+    the threads, so its first TensorFlow call waits forever (``examol score --local`` with an NFP
+    model hung with no CPU use). The ProxyStore store is registered before the server's threads
+    start, as a forked child would have inherited it; otherwise two threads resolving their first
+    proxy at once both register it and one fails.
+    """
+    if store_config is not None:
+        from proxystore.store import Store, get_store
+
+        if get_store(store_config.name) is None:
+            Store.from_config(store_config.model_copy(update={'auto_register': True}))
+    _, local_server = _task_server_classes()
+    local_server(queues, methods, threads=True, num_workers=workers).run()
+
+
 @dataclass
 class TaskServerHandle:
     """A running task server and the client side of its queues."""
@@ -326,12 +346,12 @@ def start_task_server(methods: Iterable[Any], *, workers: int = 1, parsl_config:
         topics: Queue topics.
         proxy_threshold: Size in bytes above which objects travel through ProxyStore.
         use_proxystore: Set ``False`` to send everything through the queues.
-        local: Use Colmena's ``LocalTaskServer`` (threads in a child process) instead of Parsl:
+        local: Use Colmena's ``LocalTaskServer`` (threads in a spawned child process) instead of Parsl:
             no start-up cost, for tests and quick runs.
         keep_run_dir: Keep Parsl's temporary run directory (it is kept anyway if the run fails).
         shutdown_timeout: Seconds to wait for the server to finish its tasks on exit.
     """
-    ParslServer, LocalServer = _task_server_classes()
+    ParslServer, _ = _task_server_classes()
     prepare_environment()
     methods = list(methods)
     store = make_store(redis_url=redis_url) if use_proxystore else None
@@ -342,7 +362,13 @@ def start_task_server(methods: Iterable[Any], *, workers: int = 1, parsl_config:
     try:
         queues = make_queues(topics, redis_url=redis_url, store=store, proxy_threshold=proxy_threshold)
         if local:
-            server = LocalServer(queues, methods, threads=True, num_workers=workers)
+            from colmena.task_server.base import convert_to_colmena_method
+
+            # Named Colmena methods: multiprocessing pickles a functools.partial without the name given to it
+            named = [convert_to_colmena_method(m) for m in methods]
+            server = multiprocessing.get_context('spawn').Process(
+                target=_run_local_server, args=(queues, named, workers, None if store is None else store.config()),
+                name='examol-local-task-server')
         else:
             if parsl_config is None:
                 parsl_config = default_parsl_config(workers)
