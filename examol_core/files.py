@@ -25,7 +25,7 @@ from pathlib import Path
 
 from examol_core.errors import DataFileError
 
-__all__ = ['PARTIAL_SUFFIX', 'check_output_path', 'clean_stale_partials', 'partial_path', 'replacing']
+__all__ = ['PARTIAL_SUFFIX', 'check_distinct_paths', 'check_output_path', 'clean_stale_partials', 'partial_path', 'replacing']
 
 PARTIAL_SUFFIX = '.examol-partial'
 """Suffix of the temporaries that examol writes beside an output before moving them into place."""
@@ -128,3 +128,28 @@ def replacing(path: str | os.PathLike, *, directory: bool = False) -> Iterator[P
         else:
             tmp.unlink(missing_ok=True)
         raise
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()
+
+
+def check_distinct_paths(inputs: dict[str, str | os.PathLike], outputs: dict[str, str | os.PathLike]) -> None:
+    """Refuse an output that is one of the inputs or another output, before any work is done.
+
+    Args:
+        inputs: What each input is called (e.g. ``'the SMILES file (--smiles)'``) → its path.
+        outputs: The same for outputs.
+    Raises:
+        DataFileError: naming both roles and the path, e.g. "--output names the SMILES file (--smiles)".
+    """
+    outs = [(name, Path(p)) for name, p in outputs.items() if p is not None]
+    for i, (name, path) in enumerate(outs):
+        for other, source in inputs.items():
+            if source is not None and _same_file(path, Path(source)):
+                raise DataFileError(f'{name} is {other}: {path} would be replaced; choose another output')
+        for other, second in outs[i + 1:]:
+            if _same_file(path, second):
+                raise DataFileError(f'{name} and {other} are the same file ({path}); give them different names')

@@ -242,6 +242,15 @@ def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
 def read_records(path: str | os.PathLike) -> Iterator[MoleculeRecord]:
     """Read records from a JSON-lines file (``.gz`` is decompressed).
 
+    See :func:`read_numbered_records` for the errors raised.
+    """
+    for _, record in read_numbered_records(path):
+        yield record
+
+
+def read_numbered_records(path: str | os.PathLike) -> Iterator[tuple[int, MoleculeRecord]]:
+    """``(line number, record)`` for each record of a JSON-lines file, so later errors can name the line.
+
     Raises:
         FileNotFoundError: no such file.
         DataFileError: (a ``ValueError``) a folder; a file named ``.gz`` that is not gzip-compressed;
@@ -268,7 +277,7 @@ def read_records(path: str | os.PathLike) -> Iterator[MoleculeRecord]:
             except ValidationError as exc:
                 raise DataFileError(f'{path}:{lineno}: not a valid molecule record ({_first_error(exc)})') from None
             count += 1
-            yield record
+            yield lineno, record
     except gzip.BadGzipFile as exc:
         if lineno == 0:
             raise DataFileError(f'{path} is not gzip-compressed although its name ends in .gz: rename it or compress '

@@ -192,10 +192,26 @@ def make_queues(topics: Iterable[str] = DEFAULT_TOPICS, *, redis_url: str | None
 
 
 class _WarningsOnly(logging.Handler):
-    """Pass Parsl's warnings and errors on to the root logger's handlers; its log file keeps the rest."""
+    """Pass Parsl's warnings and errors on to the root logger's handlers, each kind once and on one line.
+
+    Parsl's log file keeps everything. Once its executor has failed (every worker killed), Parsl
+    logs a traceback for every task: on the console that was over 100,000 lines.
+    """
+
+    def __init__(self, level: int = logging.WARNING):
+        super().__init__(level)
+        self._seen: set[tuple[str, str]] = set()
 
     def emit(self, record: logging.LogRecord) -> None:
-        logging.getLogger().handle(record)
+        kind = (record.name, str(record.msg))
+        if kind in self._seen:
+            return
+        self._seen.add(kind)
+        lines = [line.strip() for line in record.getMessage().splitlines() if line.strip()]
+        text = (lines[0] if lines else '')[:200] + (' ...' if len(lines) > 1 else '')
+        logging.getLogger().handle(logging.makeLogRecord({
+            **record.__dict__, 'msg': f'{text} (Parsl; further messages of this kind only in its log)', 'args': None,
+            'exc_info': None, 'exc_text': None}))
 
 
 def _quiet_parsl() -> None:
@@ -274,6 +290,8 @@ class TaskServerHandle:
     server: Any
     store: Any = None
     run_dir: Path | None = None
+    marker: str = ''
+    """Value of ``EXAMOL_TASK_SERVER`` in the environment of every process the server starts."""
 
     def check_alive(self) -> None:
         """Raise :class:`TaskServerDied` if the task-server process has exited."""
@@ -293,6 +311,49 @@ def _children(pid: int) -> list[int]:
         if int(fields[1]) == pid:
             children.append(int(stat.parent.name))
     return children
+
+
+RUN_MARKER = 'EXAMOL_TASK_SERVER'
+"""Environment variable marking every process a task server starts (Parsl's interchange, worker pool and
+workers), so that they can be found and ended with the run, even once re-parented after the server died."""
+
+
+def _marked(token: str) -> list[int]:
+    """Processes of this machine whose environment carries ``RUN_MARKER=token`` (Linux /proc; none elsewhere)."""
+    needle = f'{RUN_MARKER}={token}'.encode()
+    found = []
+    for environ in Path('/proc').glob('[0-9]*/environ'):
+        try:
+            if needle in environ.read_bytes().split(b'\0'):
+                found.append(int(environ.parent.name))
+        except (OSError, ValueError):  # gone, or another user's
+            continue
+    return [pid for pid in found if pid != os.getpid()]
+
+
+def _end_marked(token: str, grace: float = 5.) -> None:
+    """End the processes a task server started that are still running: SIGTERM, then SIGKILL after ``grace`` s."""
+    pids = _marked(token)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
+        deadline = time.monotonic() + grace
+        while pids and time.monotonic() < deadline:
+            time.sleep(0.1)
+            pids = [pid for pid in pids if Path(f'/proc/{pid}').exists() and not _zombie(pid)]
+        if not pids:
+            return
+        logger.warning('Ending %d process(es) left by the task server: %s', len(pids), pids)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[0] == 'Z'
+    except (OSError, IndexError):
+        return True
 
 
 def _stop(server: Any, queues: Any, timeout: float) -> None:
@@ -352,6 +413,7 @@ def start_task_server(methods: Iterable[Any], *, workers: int = 1, parsl_config:
         shutdown_timeout: Seconds to wait for the server to finish its tasks on exit.
     """
     ParslServer, _ = _task_server_classes()
+    token = uuid.uuid4().hex
     prepare_environment()
     methods = list(methods)
     store = make_store(redis_url=redis_url) if use_proxystore else None
@@ -377,9 +439,13 @@ def start_task_server(methods: Iterable[Any], *, workers: int = 1, parsl_config:
                 parsl_config = load_parsl_config(parsl_config)
             _quiet_parsl()  # before the fork: Parsl's DEBUG records stay in its run directory
             server = ParslServer(methods, queues, parsl_config)
-        server.start()
+        os.environ[RUN_MARKER] = token  # inherited by the server and every process it starts (not ours after)
+        try:
+            server.start()
+        finally:
+            os.environ.pop(RUN_MARKER, None)
         queues.set_role('client')
-        handle = TaskServerHandle(queues=queues, server=server, store=store, run_dir=run_dir)
+        handle = TaskServerHandle(queues=queues, server=server, store=store, run_dir=run_dir, marker=token)
         yield handle
     except BaseException:
         failed = True
@@ -387,6 +453,7 @@ def start_task_server(methods: Iterable[Any], *, workers: int = 1, parsl_config:
     finally:
         if server is not None and server.is_alive():
             _stop(server, queues, shutdown_timeout)
+        _end_marked(token)  # what a server that died (SIGKILL, crash) left behind: interchange, worker pool, workers
         if store is not None:
             store.close()
         if run_dir is not None and not failed and not keep_run_dir:

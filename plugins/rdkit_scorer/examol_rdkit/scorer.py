@@ -155,6 +155,10 @@ class RDKitScorer(MultiFidelityScorer):
         _as_levels(update_msg, 'update message')
         return update_msg
 
+    def min_records(self, model: ModelType) -> int:
+        """Its number of neighbours or cross-validation folds, and 2 for a Gaussian process."""
+        return _min_records(_as_levels(model, 'model')[0])
+
     def save_model(self, model: ModelType, directory: Path) -> None:
         """Write the model into ``directory`` as skops + JSON (see :mod:`examol_rdkit.persistence`)."""
         from examol_rdkit.persistence import save_model
