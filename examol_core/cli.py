@@ -246,6 +246,13 @@ def score(
         raise typer.Exit(1)
 
 
+def _plain_row(table: Table, name: str, value: str) -> None:
+    """A table row whose value is shown as is: text from a model file is never read as Rich markup."""
+    from rich.text import Text
+
+    table.add_row(name, Text(value))
+
+
 @app.command('model-info')
 def model_info(model: Path = typer.Argument(..., help='Model file written by `examol train`.'),
                as_json: bool = typer.Option(False, '--json', help='Print the manifest as JSON.')) -> None:
@@ -261,16 +268,16 @@ def model_info(model: Path = typer.Argument(..., help='Model file written by `ex
         print(manifest.model_dump_json(indent=2))
         return
     table = Table(title=str(model), show_header=False)
-    table.add_row('scorer', f'{manifest.scorer.name} {manifest.scorer.options or ""}')
-    table.add_row('plugin', f'{manifest.plugin.distribution} {manifest.plugin.version}')
-    table.add_row('model', f'{manifest.model.name} {manifest.model.options or ""}')
-    table.add_row('recipe', str(manifest.recipe))
-    table.add_row('lower recipes', ', '.join(manifest.lower_recipes) or '-')
-    table.add_row('ensemble', f'{manifest.ensemble.size} member(s)' + (', bootstrap' if manifest.ensemble.bootstrap
+    _plain_row(table, 'scorer', f'{manifest.scorer.name} {manifest.scorer.options or ""}')
+    _plain_row(table, 'plugin', f'{manifest.plugin.distribution} {manifest.plugin.version}')
+    _plain_row(table, 'model', f'{manifest.model.name} {manifest.model.options or ""}')
+    _plain_row(table, 'recipe', str(manifest.recipe))
+    _plain_row(table, 'lower recipes', ', '.join(manifest.lower_recipes) or '-')
+    _plain_row(table, 'ensemble', f'{manifest.ensemble.size} member(s)' + (', bootstrap' if manifest.ensemble.bootstrap
                                                                        else ''))
-    table.add_row('created', f'{manifest.created} by examol-core {manifest.examol_core_version} '
+    _plain_row(table, 'created', f'{manifest.created} by examol-core {manifest.examol_core_version} '
                   f'(format {manifest.format} v{manifest.format_version})')
-    table.add_row('training', json.dumps(manifest.training))
+    _plain_row(table, 'training', json.dumps(manifest.training))
     console.print(table)
 
 

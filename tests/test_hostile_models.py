@@ -177,3 +177,15 @@ def test_intact_file_still_loads_and_scores(saved, savetoy):
     loaded = load_model_file(path)
     scores = loaded.scorer.score(loaded.scorer.prepare_message(loaded.model), inputs)
     assert np.isfinite(scores).all() and scores.max() < 50, 'the scores are this model\'s, not the other one\'s'
+
+
+def test_model_info_shows_text_from_the_file_as_is(saved):
+    from typer.testing import CliRunner
+
+    from examol_core.cli import app
+
+    path, _ = saved
+    _edit_manifest(path, **{'training': {'note': '[link=https://evil.example]click[/link] [red]x[/red]'}})
+    result = CliRunner().invoke(app, ['model-info', str(path)], catch_exceptions=False, env={'COLUMNS': '300'})
+    assert result.exit_code == 0
+    assert '[link=https://evil.example]click[/link] [red]x[/red]' in result.output, 'not read as Rich markup'
