@@ -142,3 +142,12 @@ def test_infinite_lower_fidelities_are_refused_at_inference_as_in_training():
     with pytest.raises(InvalidLabelsError, match=r'infinite values \(first at row 1, level 0\)'):
         check_lower_fidelities(2, np.array([[1.], [np.inf]]))
     assert check_lower_fidelities(2, np.array([[1.], [np.nan]])).shape == (2, 1)
+
+
+def test_a_folder_given_as_training_records_is_named_as_a_folder(tmp_path):
+    from examol_core.colmena.training import load_training_set
+
+    with pytest.raises(DataFileError, match='is a folder, not a records file'):
+        load_training_set(tmp_path, 'oxidation_potential/gfn2-adiabatic')
+    with pytest.raises(FileNotFoundError, match='does not exist'):
+        load_training_set(tmp_path / 'nope.jsonl', 'oxidation_potential/gfn2-adiabatic')

@@ -92,7 +92,7 @@ def load_training_set(records: str | os.PathLike | Sequence[MoleculeRecord], rec
 
     top, lowers = _recipe(recipe), [_recipe(r) for r in lower]
     if isinstance(records, (str, os.PathLike)):
-        if not Path(records).is_file():
+        if not Path(records).exists():  # a folder is named as such by read_numbered_records
             raise FileNotFoundError(f'records file {records} does not exist')
         source, numbered = str(records), list(read_numbered_records(records))
         lines, all_records = [n for n, _ in numbered], [r for _, r in numbered]
