@@ -45,7 +45,7 @@ def _rdkit_problem(call: Callable[[], Any], text: str = '') -> str:
         line = re.sub(r'^\[[0-9:]+\] ', '', line).strip()
         line = line.removeprefix('SMILES Parse Error: ').removeprefix('ERROR: ')
         line = re.sub(r" for input: '.*'$", '', line).rstrip(':').strip()
-        if line and line != 'ERROR' and (not text or text not in line) and not set(line) <= {'~', '^', ' '} and not line.startswith('Failed parsing'):
+        if line and line != 'ERROR' and line != text and not set(line) <= {'~', '^', ' '} and not line.startswith('Failed parsing'):
             if line not in reasons:
                 reasons.append(line)
     return '; '.join(reasons)[:300]

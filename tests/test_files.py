@@ -151,3 +151,17 @@ def test_a_folder_given_as_training_records_is_named_as_a_folder(tmp_path):
         load_training_set(tmp_path, 'oxidation_potential/gfn2-adiabatic')
     with pytest.raises(FileNotFoundError, match='does not exist'):
         load_training_set(tmp_path / 'nope.jsonl', 'oxidation_potential/gfn2-adiabatic')
+
+
+def test_a_molecule_too_large_for_an_inchi_is_rejected_with_that_reason(savetoy):
+    from examol_core.colmena.methods import score_smiles_task
+    from examol_core.testing import FIDELITIES, make_reference_records
+
+    records = make_reference_records()
+    scorer, model = savetoy.SaveableLookupScorer(), savetoy.LookupModel()
+    update = scorer.retrain(scorer.prepare_message(model, training=True), scorer.transform_inputs(records),
+                            scorer.transform_outputs(records, FIDELITIES[-1]))
+    message = scorer.prepare_message(scorer.update(model, update))
+    result = score_smiles_task(scorer, message, ['CCO', 'C' * 1100, 'C1CC'])
+    reasons = dict(result.rejects)
+    assert 'has 1100 heavy atoms' in reasons[1] and reasons[2] == 'unclosed ring'

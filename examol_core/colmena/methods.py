@@ -93,29 +93,6 @@ def score_task(scorer: Scorer, model_msg: Any, inputs: Sequence[Any], **kwargs: 
     return np.asarray(scorer.score(model_msg, inputs, **kwargs), dtype=float)
 
 
-def _smiles_problem(smiles: str) -> str:
-    """Why RDKit rejects a SMILES, in RDKit's words (only called for molecules that failed)."""
-    import re
-
-    from rdkit import Chem, rdBase
-
-    if not smiles:
-        return 'empty SMILES'
-    if not hasattr(rdBase, 'CaptureErrorLog'):  # older RDKit
-        return 'RDKit could not parse it'
-    with rdBase.CaptureErrorLog() as capture:
-        Chem.MolFromSmiles(smiles)
-    reasons = []
-    for line in capture.messages.splitlines():
-        line = re.sub(r'^\[[0-9:]+\] ', '', line).strip()
-        line = line.removeprefix('SMILES Parse Error: ')
-        line = re.sub(r" for input: '.*'$", '', line).rstrip(':')
-        if line and line != smiles and not set(line) <= {'~', '^', ' '} and not line.startswith('Failed parsing'):
-            if line not in reasons:
-                reasons.append(line)
-    return '; '.join(reasons) or 'RDKit could not parse it'
-
-
 def score_smiles_task(scorer: Scorer, model_msg: Any, smiles: Sequence[str], *, num_lower: int = 0,
                       **kwargs: Any) -> ChunkScores:
     """Parse SMILES into records, form inputs and score them, all on a worker.
@@ -140,7 +117,7 @@ def score_smiles_task(scorer: Scorer, model_msg: Any, smiles: Sequence[str], *, 
             records.append(MoleculeRecord.from_identifier(smi))
             positions.append(i)
         except InvalidIdentifierError as exc:
-            reason = _smiles_problem(smi.strip()) if isinstance(smi, str) else str(exc)
+            reason = exc.reason.removeprefix('could not be parsed: ') if smi.strip() else 'empty SMILES'
             rejects.append((i, reason))
     try:
         inputs = scorer.transform_inputs(records)
