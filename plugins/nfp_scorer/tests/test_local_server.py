@@ -16,6 +16,6 @@ def test_local_task_server_scores_after_tensorflow_ran_here(tiny, graphs):
     methods = make_methods(scorer)
     with start_task_server(methods, local=True, shutdown_timeout=10) as server:
         job = ScorerClient(server.queues, scorer, methods).submit_score(model, graphs, chunk_size=len(graphs))
-        assert job.wait(timeout=180, check_alive=server.check_alive), job.failures
+        assert job.wait(timeout=400, check_alive=server.check_alive), job.failures
         scores = job.collect()
     np.testing.assert_allclose(scores.mean, expected, rtol=1e-5)
