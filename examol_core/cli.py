@@ -141,7 +141,8 @@ def train(
     model_name: str = typer.Option(..., '--model', help='Model of that scorer (e.g. knn).'),
     settings: list[str] = typer.Option([], '--set', help='Option KEY=VALUE for the model factory; '
                                        'scorer.KEY=VALUE for the scorer, train.KEY=VALUE for retrain. Repeat.'),
-    output: Path = typer.Option(..., '--output', '-o', help='Model file to write (a zip archive).'),
+    output: Path = typer.Option(..., '--output', '-o', help='Model file to write (a zip archive); an existing '
+                                'file is replaced once training succeeds (never the --records file).'),
     ensemble: int = typer.Option(1, '--ensemble', help='Train a bootstrap ensemble of N models (scores then '
                                  'get a standard deviation).'),
     seed: int = typer.Option(0, '--seed', help='Seed of the bootstrap samples.'),
@@ -175,7 +176,7 @@ def train(
                          **_server_options(workers, parsl_config, redis_url, local))
     except TrainingFailed as exc:
         for failure in exc.failures:
-            console.print(f'[red]Training task {failure.index} failed:[/] {failure.exception}', highlight=False,
+            console.print(f'[red]Training task {failure.index} failed:[/] {failure.summary}', highlight=False,
                           soft_wrap=True)
             if failure.traceback:
                 console.print(failure.traceback, highlight=False, markup=False, soft_wrap=True)
@@ -192,9 +193,10 @@ def train(
 @app.command()
 def score(
     model: Path = typer.Option(..., '--model', help='Model file written by `examol train`.'),
-    smiles: Path = typer.Option(..., '--smiles', help='Molecules to score: one SMILES per line (first field; blank '
-                                'lines and # comments are skipped).'),
-    output: Path = typer.Option(..., '--output', '-o', help='CSV to write: line,smiles,score[,std] in input order.'),
+    smiles: Path = typer.Option(..., '--smiles', help='Molecules to score: one SMILES per line (the first field, '
+                                'before a space or a comma; blank lines and # comments are skipped).'),
+    output: Path = typer.Option(..., '--output', '-o', help='CSV to write: line,smiles,score[,std] in input order. '
+                                'An existing file is replaced when the run ends (never the --smiles or --model file).'),
     rejects: Path | None = typer.Option(None, '--rejects', help='CSV of molecules that could not be scored '
                                         '(line,smiles,reason). Default: OUTPUT with suffix .rejects.csv.'),
     chunk_size: int = typer.Option(1000, '--chunk-size', help='Molecules per task.'),
@@ -251,9 +253,18 @@ def score(
                   highlight=False, soft_wrap=True)
     for chunk in summary.failed_chunks:
         console.print(f'[red]Chunk {chunk.index} (lines {chunk.first_line}-{chunk.last_line} of {smiles}) failed:[/] '
-                      f'{chunk.failure.exception}', highlight=False, soft_wrap=True)
+                      f'{chunk.failure.summary}', highlight=False, soft_wrap=True)
+    if summary.stopped:
+        console.print(f'[red]Scoring {summary.stopped}.[/]', highlight=False, soft_wrap=True)
     if not summary.ok:
         raise typer.Exit(1)
+
+
+def _plain_row(table: Table, name: str, value: str) -> None:
+    """A table row whose value is shown as is: text from a model file is never read as Rich markup."""
+    from rich.text import Text
+
+    table.add_row(name, Text(value))
 
 
 @app.command('model-info')
@@ -271,16 +282,16 @@ def model_info(model: Path = typer.Argument(..., help='Model file written by `ex
         print(manifest.model_dump_json(indent=2))
         return
     table = Table(title=str(model), show_header=False)
-    table.add_row('scorer', f'{manifest.scorer.name} {manifest.scorer.options or ""}')
-    table.add_row('plugin', f'{manifest.plugin.distribution} {manifest.plugin.version}')
-    table.add_row('model', f'{manifest.model.name} {manifest.model.options or ""}')
-    table.add_row('recipe', str(manifest.recipe))
-    table.add_row('lower recipes', ', '.join(manifest.lower_recipes) or '-')
-    table.add_row('ensemble', f'{manifest.ensemble.size} member(s)' + (', bootstrap' if manifest.ensemble.bootstrap
+    _plain_row(table, 'scorer', f'{manifest.scorer.name} {manifest.scorer.options or ""}')
+    _plain_row(table, 'plugin', f'{manifest.plugin.distribution} {manifest.plugin.version}')
+    _plain_row(table, 'model', f'{manifest.model.name} {manifest.model.options or ""}')
+    _plain_row(table, 'recipe', str(manifest.recipe))
+    _plain_row(table, 'lower recipes', ', '.join(manifest.lower_recipes) or '-')
+    _plain_row(table, 'ensemble', f'{manifest.ensemble.size} member(s)' + (', bootstrap' if manifest.ensemble.bootstrap
                                                                        else ''))
-    table.add_row('created', f'{manifest.created} by examol-core {manifest.examol_core_version} '
+    _plain_row(table, 'created', f'{manifest.created} by examol-core {manifest.examol_core_version} '
                   f'(format {manifest.format} v{manifest.format_version})')
-    table.add_row('training', json.dumps(manifest.training))
+    _plain_row(table, 'training', json.dumps(manifest.training))
     console.print(table)
 
 

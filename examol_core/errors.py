@@ -19,7 +19,8 @@ class InvalidIdentifierError(ExamolError, ValueError):
         self.position = position
         self.reason = reason
         where = '' if position is None else f' at position {position}'
-        super().__init__(f'Molecule {identifier!r}{where} {reason}')
+        shown = repr(identifier) if len(identifier) <= 100 else f'{identifier[:60]!r}... ({len(identifier)} characters)'
+        super().__init__(f'Molecule {shown}{where} {reason}')
 
     def __reduce__(self):
         # Errors raised on a worker travel back pickled: rebuild from the parts, not the message
@@ -48,3 +49,13 @@ class IncompatibleVersionError(ExamolError, ValueError):
 
 class SimulationError(ExamolError, RuntimeError):
     """A simulation that failed; the message names the molecule and the step."""
+
+
+class DataFileError(ExamolError, ValueError):
+    """A file that cannot be read or written as asked: damaged, truncated, in another format or
+    encoding, or a path that cannot hold it. The message names the file (and the line or record)."""
+
+
+class InvalidOptionError(ExamolError, ValueError):
+    """A scorer, model or training option given a value it cannot take; the message names the option."""
+

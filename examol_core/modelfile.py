@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 import warnings
 import zipfile
@@ -37,61 +36,30 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
+from examol_core.archive import DAMAGED, DEFAULT_LIMITS, ExtractionLimits, extract_folders, read_entry
 from examol_core.errors import ExamolError, IncompatibleVersionError, UnknownPluginError
+from examol_core.files import replacing
+from examol_core.manifest import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    MANIFEST,
+    EnsembleInfo,
+    ModelInfo,
+    ModelManifest,
+    PluginInfo,
+    ScorerInfo,
+    parse_manifest,
+)
 from examol_core.recipes import PropertyRecipe
 from examol_core.scorer import Scorer
 
-FORMAT_NAME = 'examol-model'
-FORMAT_VERSION = 1
-"""Version of the layout and manifest this examol-core writes; it reads this version and older."""
+MAX_MANIFEST_BYTES = 1 << 20
+"""Largest ``manifest.json`` read (a real one is about 1 KB)."""
 
-MANIFEST = 'manifest.json'
-
-__all__ = ['FORMAT_NAME', 'FORMAT_VERSION', 'ModelManifest', 'SavedModel', 'save_model_file', 'load_model_file',
-           'read_manifest']
-
-
-class _Part(BaseModel):
-    model_config = ConfigDict(extra='allow')
-
-
-class ScorerInfo(_Part):
-    name: str
-    options: dict[str, Any] = Field(default_factory=dict)
-
-
-class PluginInfo(_Part):
-    distribution: str = ''
-    version: str = ''
-
-
-class ModelInfo(_Part):
-    name: str | None = None
-    options: dict[str, Any] = Field(default_factory=dict)
-
-
-class EnsembleInfo(_Part):
-    size: int = Field(ge=1)
-    bootstrap: bool = False
-    members: list[str]
-
-
-class ModelManifest(_Part):
-    """Contents of ``manifest.json``; unknown keys are kept, so newer minor additions still load."""
-
-    format: str
-    format_version: int
-    examol_core_version: str
-    created: str
-    scorer: ScorerInfo
-    plugin: PluginInfo = Field(default_factory=PluginInfo)
-    model: ModelInfo = Field(default_factory=ModelInfo)
-    recipe: str | None = None
-    lower_recipes: list[str] = Field(default_factory=list)
-    ensemble: EnsembleInfo
-    training: dict[str, Any] = Field(default_factory=dict)
+__all__ = ['FORMAT_NAME', 'FORMAT_VERSION', 'ModelManifest', 'SavedModel', 'ExtractionLimits', 'save_model_file',
+           'load_model_file', 'read_manifest']
 
 
 @dataclass
@@ -146,7 +114,8 @@ def save_model_file(path: str | os.PathLike, models: Any, *, scorer_name: str,
                     training: dict[str, Any] | None = None, as_directory: bool = False) -> ModelManifest:
     """Save a trained model, or the members of an ensemble, with a manifest (steering side).
 
-    The file is written atomically: a temporary file beside ``path`` replaces it once complete.
+    The file is written atomically: a temporary beside ``path`` replaces it once complete (see
+    :mod:`examol_core.files` for its name and for the mode of the file).
 
     Args:
         path: Where to write: a zip file, or a directory when ``as_directory``.
@@ -166,7 +135,8 @@ def save_model_file(path: str | os.PathLike, models: Any, *, scorer_name: str,
         The manifest written.
     Raises:
         UnknownPluginError: ``scorer_name`` is not installed.
-        ExamolError: the scorer cannot save models, or options are not JSON-serialisable.
+        ExamolError: the scorer cannot save models, options are not JSON-serialisable, or ``path``
+            cannot be written (:class:`~examol_core.errors.DataFileError`).
     """
     from examol_core.plugins import get_scorer_spec, load_scorer
 
@@ -186,76 +156,39 @@ def save_model_file(path: str | os.PathLike, models: Any, *, scorer_name: str,
     def _spec(r: PropertyRecipe | str) -> str:
         return r if isinstance(r, str) else r.spec
 
-    manifest = ModelManifest(
-        format=FORMAT_NAME, format_version=FORMAT_VERSION, examol_core_version=_core_version(),
-        created=datetime.now(UTC).isoformat(timespec='seconds'),
-        scorer=ScorerInfo(name=scorer_name, options=scorer_options),
-        plugin=PluginInfo(distribution=spec.distribution, version=spec.version),
-        model=ModelInfo(name=model_name, options=model_options),
-        recipe=None if recipe is None else _spec(recipe),
-        lower_recipes=[_spec(r) for r in lower_recipes],
-        ensemble=EnsembleInfo(size=len(members), bootstrap=bootstrap,
-                              members=[f'members/{i}' for i in range(len(members))]),
-        training=training,
-    )
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f'.{path.name}.', dir=path.parent))
     try:
-        for member, rel in zip(members, manifest.ensemble.members, strict=True):
-            directory = staging / rel
-            directory.mkdir(parents=True)
-            scorer.save_model(member, directory)
-        (staging / MANIFEST).write_text(manifest.model_dump_json(indent=2) + '\n', encoding='utf-8')
-        if as_directory:
-            if path.exists():
-                if not (path / MANIFEST).is_file():
-                    raise ExamolError(f'{path} exists and is not a model directory; refusing to replace it')
-                shutil.rmtree(path)
-            os.replace(staging, path)
-        else:
-            if path.is_dir():
-                raise ExamolError(f'{path} is a directory; give a file name for the model (or use as_directory)')
-            fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-            os.close(fd)
-            try:
+        manifest = ModelManifest(
+            format=FORMAT_NAME, format_version=FORMAT_VERSION, examol_core_version=_core_version(),
+            created=datetime.now(UTC).isoformat(timespec='seconds'),
+            scorer=ScorerInfo(name=scorer_name, options=scorer_options),
+            plugin=PluginInfo(distribution=spec.distribution, version=spec.version),
+            model=ModelInfo(name=model_name, options=model_options),
+            recipe=None if recipe is None else _spec(recipe),
+            lower_recipes=[_spec(r) for r in lower_recipes],
+            ensemble=EnsembleInfo(size=len(members), bootstrap=bootstrap,
+                                  members=[f'members/{i}' for i in range(len(members))]),
+            training=training,
+        )
+    except ValidationError as exc:
+        raise ExamolError(f'Cannot save {path}: the manifest would not load back: {exc}') from None
+
+    if as_directory and path.is_dir() and not (path / MANIFEST).is_file():
+        raise ExamolError(f'{path} exists and is not a model folder; refusing to replace it')
+    with replacing(path, directory=as_directory) as tmp:
+        with tempfile.TemporaryDirectory(prefix='examol-save-') as scratch:
+            staging = tmp if as_directory else Path(scratch)
+            for member, rel in zip(members, manifest.ensemble.members, strict=True):
+                directory = staging / rel
+                directory.mkdir(parents=True)
+                scorer.save_model(member, directory)
+            (staging / MANIFEST).write_text(manifest.model_dump_json(indent=2) + '\n', encoding='utf-8')
+            if not as_directory:
                 with zipfile.ZipFile(tmp, 'w', compression=zipfile.ZIP_DEFLATED) as zf:
                     zf.write(staging / MANIFEST, MANIFEST)  # first, so readers find it quickly
                     for file in sorted(staging.rglob('*')):
                         if file.is_file() and file != staging / MANIFEST:
                             zf.write(file, file.relative_to(staging).as_posix())
-                os.replace(tmp, path)
-            except BaseException:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-                raise
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
     return manifest
-
-
-def _parse_manifest(text: str, path: Path) -> ModelManifest:
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise IncompatibleVersionError(f'{path}: manifest.json is not valid JSON ({exc}); the file is damaged') from exc
-    if not isinstance(data, dict) or data.get('format') != FORMAT_NAME:
-        found = data.get('format') if isinstance(data, dict) else type(data).__name__
-        raise IncompatibleVersionError(f'{path} is not an examol model file: its manifest declares format {found!r}, '
-                                       f'expected {FORMAT_NAME!r}')
-    version = data.get('format_version')
-    if not isinstance(version, int) or version < 1:
-        raise IncompatibleVersionError(f'{path}: invalid format_version {version!r} in manifest.json')
-    if version > FORMAT_VERSION:
-        raise IncompatibleVersionError(
-            f'{path} uses model-file format version {version} (written by examol-core '
-            f'{data.get("examol_core_version", "?")}); this examol-core {_core_version()} reads versions up to '
-            f'{FORMAT_VERSION}. Upgrade examol-core to load it.')
-    try:
-        return ModelManifest.model_validate(data)
-    except ValidationError as exc:
-        raise IncompatibleVersionError(f'{path}: manifest.json is incomplete or malformed: {exc}') from exc
 
 
 def read_manifest(path: str | os.PathLike) -> ModelManifest:
@@ -263,47 +196,102 @@ def read_manifest(path: str | os.PathLike) -> ModelManifest:
 
     Raises:
         FileNotFoundError: no such file.
-        IncompatibleVersionError: not a model file, damaged, or written in a newer format.
+        IncompatibleVersionError: not a model file, damaged, written in a newer format, or a
+            manifest field that fails its check (see :mod:`examol_core.manifest`).
     """
     path = Path(path)
     if path.is_dir():
         file = path / MANIFEST
         if not file.is_file():
-            raise IncompatibleVersionError(f'{path} is a directory without manifest.json: not an examol model')
-        return _parse_manifest(file.read_text(encoding='utf-8'), path)
+            raise IncompatibleVersionError(f'{path} is a folder without manifest.json: not an examol model')
+        if file.stat().st_size > MAX_MANIFEST_BYTES:
+            raise IncompatibleVersionError(f'{path}: manifest.json is larger than {MAX_MANIFEST_BYTES} bytes')
+        return parse_manifest(file.read_bytes(), path)
     if not path.exists():
         raise FileNotFoundError(f'No model file at {path}')
     if not zipfile.is_zipfile(path):
         raise IncompatibleVersionError(f'{path} is not an examol model file (expected a zip archive with manifest.json)')
-    with zipfile.ZipFile(path) as zf:
-        try:
-            text = zf.read(MANIFEST).decode('utf-8')
-        except KeyError:
-            raise IncompatibleVersionError(f'{path} is a zip archive without manifest.json: not an examol model') from None
-    return _parse_manifest(text, path)
-
-
-def _safe_extract(zf: zipfile.ZipFile, target: Path, path: Path) -> None:
-    root = target.resolve()
-    for info in zf.infolist():
-        name = info.filename
-        dest = (target / name).resolve()
-        if name.startswith(('/', '\\')) or '..' in Path(name).parts or not dest.is_relative_to(root):
-            raise IncompatibleVersionError(f'{path}: refusing to extract {name!r}, which points outside the archive')
-    zf.extractall(target)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            raw = read_entry(zf, MANIFEST, path, MAX_MANIFEST_BYTES)
+    except KeyError:
+        raise IncompatibleVersionError(f'{path} is a zip archive without manifest.json: not an examol model') from None
+    except DAMAGED as exc:
+        raise IncompatibleVersionError(f'{path} is a damaged zip archive ({type(exc).__name__}: {exc})') from None
+    return parse_manifest(raw, path)
 
 
 def _version_key(version: str) -> tuple[str, ...]:
     return tuple(version.split('.')[:2])
 
 
-def load_model_file(path: str | os.PathLike) -> SavedModel:
-    """Load a model file: check the manifest, rebuild the scorer, and load each member (steering side).
+def _member_folder(root: Path, rel: str, path: Path, index: int) -> Path:
+    """The folder of an ensemble member, which must lie inside the model, links followed.
 
     Raises:
+        IncompatibleVersionError: naming the model file and the member, if it is missing or leaves the model.
+    """
+    folder = root / rel
+    resolved, inside = folder.resolve(), root.resolve()
+    if not resolved.is_relative_to(inside):
+        raise IncompatibleVersionError(f'{path}: ensemble member {index} ({rel}) points outside the model; refusing '
+                                       'to load it')
+    if not folder.is_dir():
+        raise IncompatibleVersionError(f'{path}: ensemble member {index} ({rel}) is missing; the file is damaged')
+    for file in folder.rglob('*'):
+        if not file.resolve().is_relative_to(inside):
+            raise IncompatibleVersionError(f'{path}: {file.relative_to(root).as_posix()} links outside the model; '
+                                           'refusing to load it')
+    return folder
+
+
+class _Renamer:
+    """Say ``model.zip:members/0/x`` where a plugin's message says ``/tmp/examol-model-abc/members/0/x``."""
+
+    def __init__(self, root: Path, path: Path):
+        self.roots = [str(root), str(root.resolve())]
+        self.path = path
+
+    def __call__(self, text: str) -> str:
+        for root in self.roots:
+            text = text.replace(root + os.sep, f'{self.path}:').replace(root, str(self.path))
+        return text
+
+
+def _load_members(scorer: Scorer, manifest: ModelManifest, root: Path, path: Path, spec: Any) -> list[Any]:
+    """Load each member with the scorer; errors and warnings name the model file, not ``root``."""
+    rename = _Renamer(root, path)
+    members = []
+    for i, rel in enumerate(manifest.ensemble.members):
+        folder = _member_folder(root, rel, path, i)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always')
+            try:
+                members.append(scorer.load_model(folder))
+            except Exception as exc:
+                what = '' if isinstance(exc, ExamolError) else f'{type(exc).__name__}: '
+                raise IncompatibleVersionError(
+                    f'{path}: scorer {manifest.scorer.name!r} ({spec.distribution} {spec.version}) could not read '
+                    f'member {i} ({rel}), saved with {manifest.plugin.distribution or "?"} '
+                    f'{manifest.plugin.version or "?"}: {what}{rename(str(exc))}') from exc
+        for warning in caught:
+            warnings.warn_explicit(rename(str(warning.message)), warning.category, warning.filename, warning.lineno)
+    return members
+
+
+def load_model_file(path: str | os.PathLike, *, limits: ExtractionLimits = DEFAULT_LIMITS) -> SavedModel:
+    """Load a model file: check the manifest, rebuild the scorer, and load each member (steering side).
+
+    A zip archive is checked against ``limits`` before anything is unpacked, and only the members'
+    folders are unpacked, into a temporary folder; no path from the file may lead outside it.
+
+    Args:
+        path: The model file (zip archive) or folder.
+        limits: How much the archive may unpack (:class:`~examol_core.archive.ExtractionLimits`).
+    Raises:
         FileNotFoundError: no such file.
-        IncompatibleVersionError: not a model file, written in a newer format, or a payload the
-            installed plugin cannot read.
+        IncompatibleVersionError: not a model file, damaged, written in a newer format, over the
+            limits, a path leading outside the model, or a payload the installed plugin cannot read.
         UnknownPluginError: the scorer plugin that wrote the model is not installed.
     """
     from examol_core.plugins import available_scorers, load_errors_note, load_scorer
@@ -313,10 +301,10 @@ def load_model_file(path: str | os.PathLike) -> SavedModel:
     name = manifest.scorer.name
     scorers = available_scorers()
     if name not in scorers:
-        dist = manifest.plugin.distribution or f'the plugin providing {name!r}'
-        msg = (f'{path} was saved by scorer {name!r} from {dist} {manifest.plugin.version}, which is not installed '
-               f'(installed scorers: {", ".join(sorted(scorers)) or "none"}). Install it (for example '
-               f'`pip install {dist}`) to load this model.')
+        saved_by = f'{manifest.plugin.distribution} {manifest.plugin.version}'.strip() or 'a plugin'
+        msg = (f'{path} was saved by scorer {name!r} from {saved_by}, which is not installed (installed scorers: '
+               f'{", ".join(sorted(scorers)) or "none"}). Install the plugin that provides scorer {name!r} to load '
+               'this model.')
         raise UnknownPluginError(msg + load_errors_note())
     spec = scorers[name]
     if manifest.plugin.version and spec.version and _version_key(spec.version) != _version_key(manifest.plugin.version):
@@ -325,34 +313,19 @@ def load_model_file(path: str | os.PathLike) -> SavedModel:
                       stacklevel=2)
     try:
         scorer = load_scorer(name, **manifest.scorer.options)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise IncompatibleVersionError(f'{path}: cannot rebuild scorer {name!r} with the saved options '
-                                       f'{manifest.scorer.options}: {exc}') from exc
-
-    def _load_all(root: Path) -> list[Any]:
-        members = []
-        for i, rel in enumerate(manifest.ensemble.members):
-            directory = root / rel
-            if not directory.is_dir():
-                raise IncompatibleVersionError(f'{path}: ensemble member {i} ({rel}) is missing; the file is damaged')
-            try:
-                members.append(scorer.load_model(directory))
-            except ExamolError:
-                raise
-            except Exception as exc:
-                raise IncompatibleVersionError(
-                    f'{path}: scorer {name!r} ({spec.distribution} {spec.version}) could not read member {i} saved '
-                    f'with {manifest.plugin.distribution} {manifest.plugin.version}: {type(exc).__name__}: {exc}'
-                ) from exc
-        return members
+                                       f'({", ".join(manifest.scorer.options) or "none"}): {exc}') from None
 
     if path.is_dir():
-        members = _load_all(path)
+        members = _load_members(scorer, manifest, path, path, spec)
     else:
-        with tempfile.TemporaryDirectory(prefix='examol-model-') as tmp, zipfile.ZipFile(path) as zf:
-            _safe_extract(zf, Path(tmp), path)
-            members = _load_all(Path(tmp))
-    if len(members) != manifest.ensemble.size:
-        raise IncompatibleVersionError(f'{path}: manifest declares {manifest.ensemble.size} members, '
-                                       f'found {len(members)}')
+        with tempfile.TemporaryDirectory(prefix='examol-model-') as tmp:
+            try:
+                with zipfile.ZipFile(path) as zf:
+                    extract_folders(zf, manifest.ensemble.members, Path(tmp), path, limits)
+            except DAMAGED as exc:
+                raise IncompatibleVersionError(f'{path} is a damaged zip archive ({type(exc).__name__}: {exc})'
+                                               ) from None
+            members = _load_members(scorer, manifest, Path(tmp), path, spec)
     return SavedModel(manifest=manifest, scorer=scorer, members=members, path=path)

@@ -139,11 +139,21 @@ def check_training_data(num_inputs: int, outputs: np.ndarray, lower_fidelities: 
 
 
 def check_lower_fidelities(num_inputs: int, lower_fidelities: np.ndarray | None) -> np.ndarray | None:
-    """Validate lower-fidelity values passed at inference."""
+    """Validate lower-fidelity values passed at inference, as training does (NaN means unknown).
+
+    Raises:
+        ShapeMismatchError: not ``(num_inputs, levels)``.
+        InvalidLabelsError: an infinite value (naming the first row and level).
+    """
     if lower_fidelities is None:
         return None
     lower = np.asarray(lower_fidelities, dtype=float)
     if lower.ndim != 2 or lower.shape[0] != num_inputs:
         raise ShapeMismatchError(f'lower_fidelities must have shape ({num_inputs}, levels) to match {num_inputs} '
                                  f'inputs; got {lower.shape}')
+    infinite = np.argwhere(np.isinf(lower))
+    if len(infinite):
+        row, level = infinite[0]
+        raise InvalidLabelsError(f'lower_fidelities holds {len(infinite)} infinite values (first at row {row}, level '
+                                 f'{level}); use NaN for unknown levels')
     return lower

@@ -92,6 +92,15 @@ class Scorer(abc.ABC):
     def update(self, model: Any, update_msg: Any) -> Any:
         """Return the local model updated with the result of :meth:`retrain` (steering side)."""
 
+    def min_records(self, model: Any) -> int:
+        """Fewest labelled records ``model`` can train on (steering side).
+
+        Checked before a task server starts, so that a training set that is too small fails at
+        once with a clear message rather than on a worker. Override it when a model needs more
+        than one record (neighbours, cross-validation folds).
+        """
+        return 1
+
     def save_model(self, model: Any, directory: Path) -> None:
         """Write a trained model into ``directory`` (steering side), in a format that is safe to load.
 

@@ -123,7 +123,7 @@ def test_failed_chunk_is_reported_and_other_scores_kept(files, savetoy):
     (['--model', 'nosuch'], "Scorer 'savetoy' has no model 'nosuch'"),
     (['--set', 'nokey'], "--set 'nokey' is not of the form key=value"),
     (['--set', 'bad.key=1'], "unknown group 'bad'"),
-    (['--set', 'size=3'], 'does not accept these options'),
+    (['--set', 'size=3'], "unknown option of model savetoy/lookup 'size'"),
     (['--recipe', 'oxidation_potential/nosuch-vertical'], 'no record has oxidation_potential/nosuch-vertical; '
                                                            'properties found: oxidation_potential/high-adiabatic'),
     (['--records', 'missing.jsonl'], 'records file missing.jsonl does not exist'),

@@ -250,7 +250,7 @@ def test_stream_smiles_in_order_with_rejects_and_retries(savetoy, data, tmp_path
     assert [c.attempts for c in chunks] == [1, 1, 1, 1, 2, 1], 'the chunk holding CCCC failed once, then passed'
     rejects = {c.start + i: reason for c in chunks for i, reason in c.rejects}
     assert sorted(rejects) == [6, 19, 20]
-    assert rejects[6] == 'unclosed ring' and 'syntax error' in rejects[19] and 'valence' in rejects[20]
+    assert rejects[6] == 'unclosed ring' and 'contains whitespace' in rejects[19] and 'valence' in rejects[20]
     scores = np.concatenate([c.mean for c in chunks])
     keep = np.array([i not in rejects for i in range(len(smiles))])
     assert np.isnan(scores[~keep]).all()

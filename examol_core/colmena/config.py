@@ -8,6 +8,7 @@ defines ``config``, e.g. ``examples/parsl_slurm.py``) and Redis-backed queues
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import shutil
 import signal
@@ -187,6 +188,25 @@ def _task_server_classes() -> tuple[type, type]:
     return SteeredParslTaskServer, SteeredLocalTaskServer
 
 
+def _run_local_server(queues: Any, methods: list[Any], workers: int, store_config: Any) -> None:
+    """Run Colmena's local task server in this process: the target of a *spawned* child process.
+
+    Spawned, never forked: the steering process may already run threads (TensorFlow starts its
+    thread pools as soon as a network is loaded), and a forked child inherits their locks without
+    the threads, so its first TensorFlow call waits forever (``examol score --local`` with an NFP
+    model hung with no CPU use). The ProxyStore store is registered before the server's threads
+    start, as a forked child would have inherited it; otherwise two threads resolving their first
+    proxy at once both register it and one fails.
+    """
+    if store_config is not None:
+        from proxystore.store import Store, get_store
+
+        if get_store(store_config.name) is None:
+            Store.from_config(store_config.model_copy(update={'auto_register': True}))
+    _, local_server = _task_server_classes()
+    local_server(queues, methods, threads=True, num_workers=workers).run()
+
+
 @dataclass
 class TaskServerHandle:
     """A running task server and the client side of its queues."""
@@ -195,6 +215,8 @@ class TaskServerHandle:
     server: Any
     store: Any = None
     run_dir: Path | None = None
+    marker: str = ''
+    """Value of ``EXAMOL_TASK_SERVER`` in the environment of every process the server starts."""
 
     def check_alive(self) -> None:
         """Raise :class:`TaskServerDied` if the task-server process has exited."""
@@ -214,6 +236,49 @@ def _children(pid: int) -> list[int]:
         if int(fields[1]) == pid:
             children.append(int(stat.parent.name))
     return children
+
+
+RUN_MARKER = 'EXAMOL_TASK_SERVER'
+"""Environment variable marking every process a task server starts (Parsl's interchange, worker pool and
+workers), so that they can be found and ended with the run, even once re-parented after the server died."""
+
+
+def _marked(token: str) -> list[int]:
+    """Processes of this machine whose environment carries ``RUN_MARKER=token`` (Linux /proc; none elsewhere)."""
+    needle = f'{RUN_MARKER}={token}'.encode()
+    found = []
+    for environ in Path('/proc').glob('[0-9]*/environ'):
+        try:
+            if needle in environ.read_bytes().split(b'\0'):
+                found.append(int(environ.parent.name))
+        except (OSError, ValueError):  # gone, or another user's
+            continue
+    return [pid for pid in found if pid != os.getpid()]
+
+
+def _end_marked(token: str, grace: float = 5.) -> None:
+    """End the processes a task server started that are still running: SIGTERM, then SIGKILL after ``grace`` s."""
+    pids = _marked(token)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
+        deadline = time.monotonic() + grace
+        while pids and time.monotonic() < deadline:
+            time.sleep(0.1)
+            pids = [pid for pid in pids if Path(f'/proc/{pid}').exists() and not _zombie(pid)]
+        if not pids:
+            return
+        logger.warning('Ending %d process(es) left by the task server: %s', len(pids), pids)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[0] == 'Z'
+    except (OSError, IndexError):
+        return True
 
 
 def _stop(server: Any, queues: Any, timeout: float) -> None:
@@ -267,12 +332,13 @@ def start_task_server(methods: Iterable[Any], *, workers: int = 1, parsl_config:
         topics: Queue topics.
         proxy_threshold: Size in bytes above which objects travel through ProxyStore.
         use_proxystore: Set ``False`` to send everything through the queues.
-        local: Use Colmena's ``LocalTaskServer`` (threads in a child process) instead of Parsl:
+        local: Use Colmena's ``LocalTaskServer`` (threads in a spawned child process) instead of Parsl:
             no start-up cost, for tests and quick runs.
         keep_run_dir: Keep Parsl's temporary run directory (it is kept anyway if the run fails).
         shutdown_timeout: Seconds to wait for the server to finish its tasks on exit.
     """
-    ParslServer, LocalServer = _task_server_classes()
+    ParslServer, _ = _task_server_classes()
+    token = uuid.uuid4().hex
     prepare_environment()
     methods = list(methods)
     store = make_store(redis_url=redis_url) if use_proxystore else None
@@ -283,7 +349,13 @@ def start_task_server(methods: Iterable[Any], *, workers: int = 1, parsl_config:
     try:
         queues = make_queues(topics, redis_url=redis_url, store=store, proxy_threshold=proxy_threshold)
         if local:
-            server = LocalServer(queues, methods, threads=True, num_workers=workers)
+            from colmena.task_server.base import convert_to_colmena_method
+
+            # Named Colmena methods: multiprocessing pickles a functools.partial without the name given to it
+            named = [convert_to_colmena_method(m) for m in methods]
+            server = multiprocessing.get_context('spawn').Process(
+                target=_run_local_server, args=(queues, named, workers, None if store is None else store.config()),
+                name='examol-local-task-server')
         else:
             if parsl_config is None:
                 parsl_config = default_parsl_config(workers)
@@ -292,9 +364,13 @@ def start_task_server(methods: Iterable[Any], *, workers: int = 1, parsl_config:
                 parsl_config = load_parsl_config(parsl_config)
             quiet_parsl()  # before the fork: Parsl's DEBUG records stay in its run directory
             server = ParslServer(methods, queues, parsl_config)
-        server.start()
+        os.environ[RUN_MARKER] = token  # inherited by the server and every process it starts (not ours after)
+        try:
+            server.start()
+        finally:
+            os.environ.pop(RUN_MARKER, None)
         queues.set_role('client')
-        handle = TaskServerHandle(queues=queues, server=server, store=store, run_dir=run_dir)
+        handle = TaskServerHandle(queues=queues, server=server, store=store, run_dir=run_dir, marker=token)
         yield handle
     except BaseException:
         failed = True
@@ -302,6 +378,7 @@ def start_task_server(methods: Iterable[Any], *, workers: int = 1, parsl_config:
     finally:
         if server is not None and server.is_alive():
             _stop(server, queues, shutdown_timeout)
+        _end_marked(token)  # what a server that died (SIGKILL, crash) left behind: interchange, worker pool, workers
         if store is not None:
             store.close()
         if run_dir is not None and not failed and not keep_run_dir:

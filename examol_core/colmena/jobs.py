@@ -49,7 +49,17 @@ class TaskFailure:
 
     def __str__(self) -> str:
         rows = '' if self.start is None else f' (inputs {self.start}-{self.stop - 1})'
-        return f'task {self.index}{rows} failed: {self.exception}'
+        return f'task {self.index}{rows} failed: {self.summary}'
+
+    @property
+    def summary(self) -> str:
+        """The error on one line (its first), at most 200 characters: for consoles and per-molecule reasons.
+
+        :attr:`exception` and :attr:`traceback` keep everything.
+        """
+        lines = [line.strip() for line in self.exception.splitlines() if line.strip()]
+        first = ' '.join(lines[:1]) + (' ...' if len(lines) > 1 else '')
+        return first if len(first) <= 200 else first[:197] + '...'
 
 
 class Job:

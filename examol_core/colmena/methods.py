@@ -137,29 +137,6 @@ def score_task(scorer: Scorer, model_msg: Any, inputs: Sequence[Any], *, _result
     return np.asarray(scorer.score(model_msg, inputs, **kwargs), dtype=float)
 
 
-def _smiles_problem(smiles: str) -> str:
-    """Why RDKit rejects a SMILES, in RDKit's words (only called for molecules that failed)."""
-    import re
-
-    from rdkit import Chem, rdBase
-
-    if not smiles:
-        return 'empty SMILES'
-    if not hasattr(rdBase, 'CaptureErrorLog'):  # older RDKit
-        return 'RDKit could not parse it'
-    with rdBase.CaptureErrorLog() as capture:
-        Chem.MolFromSmiles(smiles)
-    reasons = []
-    for line in capture.messages.splitlines():
-        line = re.sub(r'^\[[0-9:]+\] ', '', line).strip()
-        line = line.removeprefix('SMILES Parse Error: ')
-        line = re.sub(r" for input: '.*'$", '', line).rstrip(':')
-        if line and line != smiles and not set(line) <= {'~', '^', ' '} and not line.startswith('Failed parsing'):
-            if line not in reasons:
-                reasons.append(line)
-    return '; '.join(reasons) or 'RDKit could not parse it'
-
-
 def score_smiles_task(scorer: Scorer, model_msg: Any, smiles: Sequence[str], *, num_lower: int = 0,
                       _result: Any = None, **kwargs: Any) -> ChunkScores:
     """Form inputs straight from SMILES and score them, all on a worker.
@@ -201,14 +178,16 @@ def score_smiles_task(scorer: Scorer, model_msg: Any, smiles: Sequence[str], *, 
 
 def _usable(scorer: Scorer, smiles: list[str]) -> tuple[list[int], list[tuple[int, str]]]:
     """Positions of the SMILES the scorer can use, and ``(position, reason)`` of the others (on a worker)."""
-    from rdkit import Chem, rdBase
+    from examol_core.errors import InvalidIdentifierError
+    from examol_core.records import parse_identifier
 
     positions, rejects = [], []
     for i, smi in enumerate(smiles):
-        with rdBase.BlockLogs():
-            parsed = isinstance(smi, str) and smi.strip() and Chem.MolFromSmiles(smi) is not None
-        if not parsed:
-            rejects.append((i, _smiles_problem(smi.strip()) if isinstance(smi, str) else 'not a string'))
+        try:
+            parse_identifier(smi)
+        except InvalidIdentifierError as exc:
+            empty = not (isinstance(smi, str) and smi.strip())
+            rejects.append((i, 'empty SMILES' if empty else exc.reason.removeprefix('could not be parsed: ')))
             continue
         try:
             scorer.transform_smiles([smi])

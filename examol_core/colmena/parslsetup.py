@@ -106,10 +106,26 @@ def server_capacity(workers: int = 1, parsl_config: Any = None) -> int:
 
 
 class _WarningsOnly(logging.Handler):
-    """Pass Parsl's warnings and errors on to the root logger's handlers; its log file keeps the rest."""
+    """Pass Parsl's warnings and errors on to the root logger's handlers, each kind once and on one line.
+
+    Parsl's log file keeps everything. Once its executor has failed (every worker killed), Parsl
+    logs a traceback for every task: on the console that was over 100,000 lines.
+    """
+
+    def __init__(self, level: int = logging.WARNING):
+        super().__init__(level)
+        self._seen: set[tuple[str, str]] = set()
 
     def emit(self, record: logging.LogRecord) -> None:
-        logging.getLogger().handle(record)
+        kind = (record.name, str(record.msg))
+        if kind in self._seen:
+            return
+        self._seen.add(kind)
+        lines = [line.strip() for line in record.getMessage().splitlines() if line.strip()]
+        text = (lines[0] if lines else '')[:200] + (' ...' if len(lines) > 1 else '')
+        logging.getLogger().handle(logging.makeLogRecord({
+            **record.__dict__, 'msg': f'{text} (Parsl; further messages of this kind only in its log)', 'args': None,
+            'exc_info': None, 'exc_text': None}))
 
 
 def quiet_parsl() -> None:

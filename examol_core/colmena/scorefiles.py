@@ -21,8 +21,8 @@ __all__ = ['SmilesFile', 'read_smiles', 'ScoreWriter', 'default_rejects_path']
 class SmilesFile:
     """A ``.smi`` file read once, line by line; iterate over it for ``(line number, SMILES)``.
 
-    The SMILES is the first field of a line; blank lines and lines starting with ``#`` are
-    skipped. Line numbers start at 1, as editors show them.
+    The SMILES is the first field of a line, separated by whitespace or a comma (a SMILES never
+    holds one); blank lines and lines starting with ``#`` are skipped. Line numbers start at 1, as editors show them.
 
     Attributes:
         size: Bytes in the file.
@@ -51,7 +51,7 @@ class SmilesFile:
                 if not text or text.startswith('#'):
                     continue
                 self.count += 1
-                yield number, text.split()[0]
+                yield number, text.split()[0].split(',')[0]  # SMILES hold no comma: CSV rows work too
         self.exhausted = True
 
     def estimated_total(self) -> int | None:
@@ -133,7 +133,7 @@ class ScoreWriter:
         """Append a :class:`~examol_core.colmena.ChunkOutcome`: its scores, its rejects, or all of it as failed."""
         pairs = zip(chunk.lines, chunk.smiles, strict=True)
         if chunk.failure is not None:
-            reason = f'task failed after {chunk.attempts} attempt(s): {chunk.failure.exception}'
+            reason = f'task failed after {chunk.attempts} attempt(s): {chunk.failure.summary}'
             self._rejects.writerows([n, s, reason] for n, s in pairs)
             self.failed += len(chunk.smiles)
         else:

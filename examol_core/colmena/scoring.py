@@ -57,21 +57,27 @@ class ScoreSummary:
     rejected: int = 0
     failed: int = 0
     failed_chunks: list[ChunkFailure] = field(default_factory=list)
+    stopped: str | None = None
+    """Why the run stopped before the end of the input, if it did."""
 
     @property
     def ok(self) -> bool:
-        """No chunk failed."""
-        return not self.failed_chunks
+        """No chunk failed, and the whole input was read."""
+        return not self.failed_chunks and self.stopped is None
 
 
 def write_scores(chunks: Iterable[ChunkOutcome], writer: ScoreWriter, *, source: Any = None,
-                 progress: Callable[[ScoreProgress], None] | None = None) -> ScoreSummary:
+                 progress: Callable[[ScoreProgress], None] | None = None,
+                 give_up_after: int | None = None) -> ScoreSummary:
     """Append each chunk outcome, in the order given, to an open :class:`ScoreWriter`.
 
     Args:
         chunks: Outcomes in input order (from :meth:`ScorerClient.stream_smiles`).
         source: The :class:`SmilesFile` being read, to estimate the total for ``progress``.
         progress: Called after each chunk.
+        give_up_after: Stop reading ``chunks`` after this many failed chunks in a row (each having
+            used its retries): the workers are then most likely gone, and going on would only
+            fill the rejects file with the rest of the input. ``None``: never stop.
     """
     summary = ScoreSummary(writer.output, writer.rejects)
     if writer.journal is not None:  # chunks of the interrupted run that failed
@@ -79,10 +85,17 @@ def write_scores(chunks: Iterable[ChunkOutcome], writer: ScoreWriter, *, source:
             failure = TaskFailure(failed['index'], failed['task_id'], failed['exception'], failed['traceback'])
             summary.failed_chunks.append(ChunkFailure(failed['index'], failed['first_line'], failed['last_line'],
                                                       failure))
+    in_a_row = 0
     for chunk in chunks:
         writer.write(chunk)
+        in_a_row = in_a_row + 1 if chunk.failure is not None else 0
         if chunk.failure is not None:
             summary.failed_chunks.append(ChunkFailure(chunk.index, chunk.lines[0], chunk.lines[-1], chunk.failure))
+            if give_up_after is not None and in_a_row >= give_up_after:
+                summary.stopped = (f'stopped after {in_a_row} chunks in a row failed (the last at line '
+                                   f'{chunk.lines[-1]}): the workers appear to be gone; the molecules after it were '
+                                   'not scored (the same command with --resume continues from there)')
+                break
         if progress is not None:
             total = source.estimated_total() if isinstance(source, SmilesFile) else None
             progress(ScoreProgress(writer.scored + writer.rejected + writer.failed, total, writer.scored,
@@ -101,7 +114,9 @@ def score_smiles_file(model: str | os.PathLike, smiles: str | os.PathLike, outpu
 
     Molecules that cannot be parsed or featurised go to ``rejects`` with their line number and
     the reason; so do the molecules of a chunk that still fails after ``retries`` resubmissions
-    (listed in :attr:`ScoreSummary.failed_chunks`). The outputs appear complete, or not at all.
+    (listed in :attr:`ScoreSummary.failed_chunks`). The outputs appear complete, or not at all;
+    existing files of those names are replaced. Before a task server starts, an output that is
+    an input or the other output, a bad ``retries`` and unknown ``score_options`` are refused.
 
     Progress is recorded beside the output after every chunk (see
     :mod:`~examol_core.colmena.resume`): a run that stops early (Ctrl-C, SIGKILL, the batch job's
@@ -126,13 +141,22 @@ def score_smiles_file(model: str | os.PathLike, smiles: str | os.PathLike, outpu
     """
     from examol_core.colmena.config import load_parsl_config, server_capacity, start_task_server
     from examol_core.colmena.methods import make_methods
+    from examol_core.files import check_distinct_paths, check_output_path
     from examol_core.modelfile import load_model_file
+    from examol_core.options import check_keywords
 
     if chunk_size < 1:
         raise ValueError(f'--chunk-size must be at least 1; got {chunk_size}')
+    if retries < 0:
+        raise ValueError(f'--retries must be at least 0; got {retries}')
+    check_distinct_paths({'the SMILES file (--smiles)': smiles, 'the model file (--model)': model},
+                         {'--output': output, '--rejects': rejects if rejects is not None else default_rejects_path(output)})
+    check_output_path(output)
     source = SmilesFile(smiles)
     saved = load_model_file(model)
     rejects = Path(rejects) if rejects is not None else default_rejects_path(output)
+    check_keywords(saved.scorer.score, dict(score_options or {}), 'scoring option',
+                   reserved=('model_msg', 'inputs', 'lower_fidelities'))
     journal = ScoreJournal.start(model, smiles, output, resume=resume, options={
         'chunk_size': chunk_size, 'retries': retries, 'score_options': dict(score_options or {}),
         'rejects': str(rejects.resolve())})
@@ -149,6 +173,8 @@ def score_smiles_file(model: str | os.PathLike, smiles: str | os.PathLike, outpu
             chunks = client.stream_smiles(models, journal.skip_done(source), chunk_size=chunk_size, max_in_flight=max(2, 2 * capacity),
                                           retries=retries, num_lower=len(saved.manifest.lower_recipes),
                                           check_alive=server.check_alive)
-            summary = write_scores(chunks, writer, source=source, progress=progress)
-        writer.commit()
+            summary = write_scores(chunks, writer, source=source, progress=progress,
+                                   give_up_after=max(3, 2 * capacity))
+        if summary.stopped is None:  # else the .part files and the journal stay, for --resume
+            writer.commit()
     return summary

@@ -62,6 +62,19 @@ def _recipe(recipe: PropertyRecipe | str) -> PropertyRecipe:
     return recipe if isinstance(recipe, PropertyRecipe) else PropertyRecipe.from_spec(recipe)
 
 
+def _check_identifiers(source: str, lines: list[int], records: list[MoleculeRecord], where: str) -> None:
+    """Every SMILES to train on parses, so that a bad one is named by its line in the file, before any task runs."""
+    from examol_core.errors import InvalidIdentifierError
+    from examol_core.records import parse_identifier
+
+    for line, record in zip(lines, records, strict=True):
+        try:
+            parse_identifier(record.identifier.smiles)
+        except InvalidIdentifierError as exc:
+            raise InvalidIdentifierError(record.identifier.smiles, reason=f'(in {source}, {where} {line}) {exc.reason}'
+                                         ) from None
+
+
 def load_training_set(records: str | os.PathLike | Sequence[MoleculeRecord], recipe: PropertyRecipe | str,
                       lower: Sequence[PropertyRecipe | str] = ()) -> TrainingSet:
     """Read records (a JSON-lines file, or records already in memory) and keep those that can train.
@@ -72,20 +85,25 @@ def load_training_set(records: str | os.PathLike | Sequence[MoleculeRecord], rec
     Raises:
         FileNotFoundError: no such records file.
         InvalidLabelsError: no record knows the property (the message lists what they know).
+        InvalidIdentifierError: a record to train on has a SMILES that does not parse (naming its line).
     """
     from examol_core.multifi import collect_outputs
-    from examol_core.records import read_records
+    from examol_core.records import read_numbered_records
 
     top, lowers = _recipe(recipe), [_recipe(r) for r in lower]
     if isinstance(records, (str, os.PathLike)):
-        if not Path(records).is_file():
+        if not Path(records).exists():  # a folder is named as such by read_numbered_records
             raise FileNotFoundError(f'records file {records} does not exist')
-        source, all_records = str(records), list(read_records(records))
+        source, numbered = str(records), list(read_numbered_records(records))
+        lines, all_records = [n for n, _ in numbered], [r for _, r in numbered]
     else:
         source, all_records = 'records', list(records)
+        lines = list(range(len(all_records)))
     levels = collect_outputs(all_records, [*lowers, top])
     known = ~np.isnan(levels[:, -1]) if not lowers else ~np.isnan(levels).all(axis=1)
     selected = [r for r, keep in zip(all_records, known, strict=True) if keep]
+    _check_identifiers(source, [n for n, keep in zip(lines, known, strict=True) if keep], selected,
+                       'line' if isinstance(records, (str, os.PathLike)) else 'record')
     training = TrainingSet(source, len(all_records), selected, top, lowers)
     if not selected:
         names = sorted({f'{n}/{lv}' for r in all_records[:1000] for n, d in r.properties.items() for lv in d})
@@ -108,6 +126,26 @@ def train_models(client: ScorerClient, models: Any, training: TrainingSet, *, se
     if not job.wait(timeout=timeout, check_alive=check_alive):
         raise TrainingFailed(list(job.failures.values()))
     return job.update(models), job
+
+
+_RETRAIN_ARGUMENTS = ('model_msg', 'inputs', 'outputs', 'lower_fidelities')
+"""Arguments of ``Scorer.retrain`` that examol gives itself: not training options."""
+
+
+def check_training_size(scorer: Any, model: Any, training: TrainingSet) -> None:
+    """Check the labels and that there are enough records for ``model``, before any task is sent.
+
+    Raises:
+        InvalidLabelsError: too few records (or, multi-fidelity, too few for one of the levels).
+    """
+    from examol_core.multifi import check_training_data, collect_outputs
+
+    outputs = scorer.transform_outputs(training.records, training.recipe)
+    lower = collect_outputs(training.records, training.lower_recipes) if training.lower_recipes else None
+    try:
+        check_training_data(len(outputs), outputs, lower, min_records=scorer.min_records(model))
+    except InvalidLabelsError as exc:
+        raise InvalidLabelsError(f'{training.source}: {exc}') from None
 
 
 @dataclass
@@ -154,8 +192,10 @@ def train_model_file(records: str | os.PathLike, recipe: PropertyRecipe | str, o
     """
     from examol_core.colmena.config import start_task_server
     from examol_core.colmena.methods import make_methods
+    from examol_core.files import check_distinct_paths, check_output_path
     from examol_core.modelfile import save_model_file
-    from examol_core.plugins import load_scorer
+    from examol_core.options import check_keywords
+    from examol_core.plugins import get_scorer_spec, load_scorer
 
     if ensemble < 1:
         raise ValueError(f'--ensemble must be at least 1; got {ensemble}')
@@ -163,9 +203,17 @@ def train_model_file(records: str | os.PathLike, recipe: PropertyRecipe | str, o
     model_options, scorer_options = dict(model_options or {}), dict(scorer_options or {})
     train_options = dict(train_options or {})
     top, lowers = _recipe(recipe), [_recipe(r) for r in lower]
+    # Everything that can be checked is checked here, before a task server starts
+    check_distinct_paths({'the records file (--records)': records}, {'--output': output})
+    check_output_path(output)
+    check_keywords(get_scorer_spec(scorer_name).load_class(), scorer_options, 'scorer option')
     scorer = load_scorer(scorer_name, **scorer_options)
+    check_keywords(scorer.retrain, train_options, 'training option', reserved=_RETRAIN_ARGUMENTS)
+    check_keywords(get_scorer_spec(scorer_name).load_model_factory(model_name), model_options,
+                   f'option of model {scorer_name}/{model_name}')
     models = _make_models(scorer_name, model_name, model_options, ensemble)
     training = load_training_set(records, top, lowers)
+    check_training_size(scorer, models[0], training)
     report('loaded', training.describe())
     methods = make_methods(scorer, scorer_name, retrain_options=train_options)
     report('starting', f'Training {ensemble} x {scorer_name}/{model_name} on a worker (starting the task server)...')

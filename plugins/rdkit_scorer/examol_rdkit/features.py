@@ -25,6 +25,7 @@ from rdkit.Chem import rdFingerprintGenerator
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from examol_core.errors import InvalidIdentifierError
+from examol_core.options import check_integer
 
 __all__ = ['parse_smiles', 'morgan_fingerprints', 'doan_2020_descriptors', 'DESCRIPTOR_NAMES', 'FEATURE_FUNCTIONS',
            'FingerprintTransformer']
@@ -292,7 +293,17 @@ class FingerprintTransformer(TransformerMixin, BaseEstimator):
         tags.input_tags.two_d_array = False
         return tags
 
-    def _check_params(self) -> None:
+    def check_params(self) -> None:
+        """Check the options, naming the first bad one; called by fit, transform and the model factories.
+
+        Raises:
+            InvalidOptionError: (a ``ValueError``) a bad ``length``, ``radius`` or ``n_jobs``.
+            ValueError, TypeError: an unknown feature function.
+        """
+        check_integer('length', self.length, 1)
+        check_integer('radius', self.radius, 0)
+        if self.n_jobs is not None:
+            check_integer('n_jobs', self.n_jobs, -1)
         if isinstance(self.function, str):
             if self.function not in FEATURE_FUNCTIONS:
                 raise ValueError(f'Unknown feature function {self.function!r}; choose from {sorted(FEATURE_FUNCTIONS)} '
@@ -302,7 +313,7 @@ class FingerprintTransformer(TransformerMixin, BaseEstimator):
 
     def fit(self, X: Sequence[str], y: Any = None) -> FingerprintTransformer:
         """Do nothing: the features of a molecule do not depend on the training set."""
-        self._check_params()
+        self.check_params()
         return self
 
     def transform(self, X: Sequence[str]) -> np.ndarray:
@@ -319,7 +330,7 @@ class FingerprintTransformer(TransformerMixin, BaseEstimator):
 
     def _transform(self, X: Sequence[str], offset: int) -> np.ndarray:
         """:meth:`transform` for a slice of the caller's data starting at position ``offset``."""
-        self._check_params()
+        self.check_params()
         if isinstance(X, (str, bytes)):
             raise TypeError('X must be a list of SMILES strings, not a single string: wrap one molecule in a list')
         if isinstance(X, np.ndarray) and X.ndim != 1:

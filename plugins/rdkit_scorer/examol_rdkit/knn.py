@@ -11,6 +11,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from examol_core.options import check_integer
 from examol_rdkit._threads import blas_threads
 
 __all__ = ['TanimotoKNNRegressor']
@@ -41,14 +42,23 @@ class TanimotoKNNRegressor(RegressorMixin, BaseEstimator):
         tags.input_tags.allow_nan = False
         return tags
 
+    def check_params(self) -> None:
+        """Check the options, naming the first bad one; called by fit and by the model factories.
+
+        Raises:
+            InvalidOptionError: (a ``ValueError``) ``n_neighbors`` not a positive integer, or a bad ``n_jobs``.
+        """
+        check_integer('n_neighbors', self.n_neighbors, 1)
+        if self.n_jobs is not None:
+            check_integer('n_jobs', self.n_jobs, -1)
+
     def fit(self, X: np.ndarray, y: np.ndarray) -> TanimotoKNNRegressor:
         """Store the training fingerprints and labels.
 
         Raises:
-            ValueError: fewer training points than ``n_neighbors``, or labels that are not 1-D.
+            ValueError: bad options, fewer training points than ``n_neighbors``, or labels that are not 1-D.
         """
-        if not isinstance(self.n_neighbors, (int, np.integer)) or self.n_neighbors < 1:
-            raise ValueError(f'n_neighbors must be a positive integer; got {self.n_neighbors!r}')
+        self.check_params()
         X, y = validate_data(self, X, y, y_numeric=True, dtype=None)
         if len(X) < self.n_neighbors:
             raise ValueError(f'Need at least n_neighbors={self.n_neighbors} training points; got {len(X)}')

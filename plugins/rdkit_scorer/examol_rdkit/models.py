@@ -32,11 +32,14 @@ def make_knn_model(n_neighbors: int = 2, length: int = 256, radius: int = 4, n_j
             similarity search (``None``: one; -1: every core).
     Returns:
         A pipeline taking SMILES strings: ``fingerprints`` → ``knn``.
+    Raises:
+        InvalidOptionError: (a ``ValueError``) naming an option that is not a valid integer.
     """
-    return Pipeline([
-        ('fingerprints', FingerprintTransformer('morgan', length=length, radius=radius, n_jobs=n_jobs)),
-        ('knn', TanimotoKNNRegressor(n_neighbors=n_neighbors, n_jobs=n_jobs)),
-    ])
+    steps = [('fingerprints', FingerprintTransformer('morgan', length=length, radius=radius, n_jobs=n_jobs)),
+             ('knn', TanimotoKNNRegressor(n_neighbors=n_neighbors, n_jobs=n_jobs))]
+    for _, step in steps:
+        step.check_params()  # a bad option fails here, where it is given, not later on a worker
+    return Pipeline(steps)
 
 
 class BoundedPCA(TransformerMixin, BaseEstimator):

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import NotFittedError
+from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
@@ -70,9 +71,14 @@ def _shared_featuriser(models: Sequence[Any]) -> FingerprintTransformer | None:
 
 
 def _min_records(model: Any) -> int:
-    """Fewest records a model can train on: its number of neighbours or of cross-validation folds."""
-    needed = 1
-    for name, value in model.get_params(deep=True).items():
+    """Fewest records a model can train on: its number of neighbours or of cross-validation folds, and 2 for a GPR.
+
+    A Gaussian process fitted to one record learns nothing (the scale of its labels is zero) and
+    scikit-learn only warns, so it is refused here with the other too-small training sets.
+    """
+    params = model.get_params(deep=True)
+    needed = 2 if any(isinstance(v, GaussianProcessRegressor) for v in (model, *params.values())) else 1
+    for name, value in params.items():
         if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and \
                 (name == 'n_neighbors' or name.endswith('__n_neighbors') or name == 'cv' or name.endswith('__cv')):
             needed = max(needed, int(value))
@@ -158,6 +164,10 @@ class RDKitScorer(MultiFidelityScorer):
         """The trained model: the pipeline, or the list of one pipeline per level, returned by :meth:`retrain`."""
         _as_levels(update_msg, 'update message')
         return update_msg
+
+    def min_records(self, model: ModelType) -> int:
+        """Its number of neighbours or cross-validation folds, and 2 for a Gaussian process."""
+        return _min_records(_as_levels(model, 'model')[0])
 
     def save_model(self, model: ModelType, directory: Path) -> None:
         """Write the model into ``directory`` as skops + JSON (see :mod:`examol_rdkit.persistence`)."""
