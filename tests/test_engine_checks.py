@@ -139,7 +139,7 @@ def test_dead_workers_give_one_short_line_per_chunk_and_stop_the_run(tmp_path):
 def test_parsl_errors_reach_the_console_once_per_kind_on_one_line(caplog):
     import logging
 
-    from examol_core.colmena.config import _WarningsOnly
+    from examol_core.colmena.parslsetup import _WarningsOnly
 
     source = logging.getLogger('parsl.test_dedupe')
     source.propagate = False

@@ -87,8 +87,8 @@ def test_resume_refuses_other_inputs_or_options(tmp_path, savetoy, space):
 
     with pytest.raises(ResumeError, match='option chunk_size was 7, now 5'):
         score_smiles_file(model, space, out, chunk_size=5, local=True, resume=True)
-    with pytest.raises(ResumeError, match='option score_options'):
-        score_smiles_file(model, space, out, chunk_size=7, local=True, resume=True, score_options={'x': 1})
+    with pytest.raises(ResumeError, match='option retries was 1, now 3'):  # (unknown score_options are refused earlier)
+        score_smiles_file(model, space, out, chunk_size=7, local=True, resume=True, retries=3)
     other = _model(savetoy, tmp_path / 'other.zip', members=2)
     with pytest.raises(ResumeError, match='the model file differs'):
         score_smiles_file(other, space, out, chunk_size=7, local=True, resume=True)
