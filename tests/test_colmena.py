@@ -367,6 +367,8 @@ def test_results_arriving_during_submission_are_kept(savetoy, data):
 
         router = threading.Thread(target=route, daemon=True)
         router.start()
+        assert client.submit_score(model, inputs[:1]).wait(timeout=120)  # the (spawned) server is up and answering
+        seen.clear()
         submitting.set()
         scoring = client.submit_score(model, inputs, chunk_size=1)
         submitting.clear()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from examol_core.colmena import ScorerClient, TaskServerDied, make_methods, start_task_server
-from examol_core.colmena.config import _marked
+from examol_core.colmena.processes import marked_processes
 from examol_core.testing import FIDELITIES, make_reference_records
 
 pytestmark = pytest.mark.slow
@@ -35,7 +35,7 @@ def test_killing_the_task_server_leaves_no_process_behind(savetoy, monkeypatch):
         with start_task_server(methods, workers=1, shutdown_timeout=10) as server:
             job = ScorerClient(server.queues, scorer, methods).submit_retrain(savetoy.LookupModel(), inputs, outputs)
             assert job.wait(timeout=300, check_alive=server.check_alive), job.failures
-            started = _marked(server.marker)
+            started = marked_processes(server.marker)
             assert len(started) >= 2, 'the interchange, the worker pool and its worker carry the marker'
             os.kill(server.server.pid, signal.SIGKILL)
             server.server.join(timeout=30)

@@ -12,7 +12,6 @@ import multiprocessing
 import os
 import shutil
 import signal
-import sys
 import tempfile
 import threading
 import time
@@ -30,6 +29,15 @@ from examol_core.colmena.parslsetup import (
     prepare_environment,
     quiet_parsl,
     server_capacity,
+)
+from examol_core.colmena.processes import (
+    RUN_MARKER,
+    Orphaned,
+    abandon_parsl,
+    children_of,
+    end_marked,
+    raise_orphaned,
+    watch_parent,
 )
 from examol_core.errors import ExamolError
 
@@ -110,33 +118,6 @@ def make_queues(topics: Iterable[str] = DEFAULT_TOPICS, *, redis_url: str | None
     return PipeQueues(topics=topics, **kwargs)
 
 
-class _Orphaned(SystemExit):
-    """Raised in a task server whose steering process has gone."""
-
-
-def _raise_orphaned(signum: int, frame: Any) -> None:
-    raise _Orphaned(1)
-
-
-def _abandon_work() -> None:
-    """In an orphaned task server: stop Parsl's executor (interchange, workers, batch jobs) without waiting for tasks."""
-    if 'parsl' not in sys.modules:
-        return
-    import parsl
-
-    try:
-        parsl.dfk().cleanup()
-    except Exception:  # no Parsl run in this server (LocalTaskServer), or one already stopped
-        logger.debug('No Parsl executor to stop', exc_info=True)
-
-
-def _watch_parent(parent: int, period: float = 0.5) -> None:
-    """In a task server: SIGTERM itself once the steering process ``parent`` has died (it is then re-parented)."""
-    while os.getppid() == parent:
-        time.sleep(period)
-    os.kill(os.getpid(), signal.SIGTERM)
-
-
 OVERRIDDEN = {'run': ['self'], 'perform_callback': ['self', 'future', 'result', 'topic']}
 """Public methods of Colmena's task servers that the classes below extend, with their parameters.
 
@@ -159,13 +140,13 @@ def _task_server_classes() -> tuple[type, type]:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             # A steering process killed outright (SIGKILL, walltime) cannot stop the server: the server
             # notices it is orphaned (or is sent SIGTERM) and shuts its executor down (Parsl workers, batch jobs)
-            signal.signal(signal.SIGTERM, _raise_orphaned)
-            threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True, name='examol-parent').start()
+            signal.signal(signal.SIGTERM, raise_orphaned)
+            threading.Thread(target=watch_parent, args=(os.getppid(),), daemon=True, name='examol-parent').start()
             try:
                 super().run()
-            except _Orphaned:
+            except Orphaned:
                 logger.warning('The steering process is gone: stopping the task server')
-                _abandon_work()
+                abandon_parsl()
                 # End now, running tasks' threads included (nobody will read their results): the default SIGTERM
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 os.kill(os.getpid(), signal.SIGTERM)
@@ -225,62 +206,6 @@ class TaskServerHandle:
             raise TaskServerDied(f'The task server exited (code {self.server.exitcode}) while tasks were pending{where}')
 
 
-def _children(pid: int) -> list[int]:
-    """Process ids whose parent is ``pid`` (Linux /proc; empty elsewhere)."""
-    children = []
-    for stat in Path('/proc').glob('[0-9]*/stat'):
-        try:
-            fields = stat.read_text().rsplit(')', 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            children.append(int(stat.parent.name))
-    return children
-
-
-RUN_MARKER = 'EXAMOL_TASK_SERVER'
-"""Environment variable marking every process a task server starts (Parsl's interchange, worker pool and
-workers), so that they can be found and ended with the run, even once re-parented after the server died."""
-
-
-def _marked(token: str) -> list[int]:
-    """Processes of this machine whose environment carries ``RUN_MARKER=token`` (Linux /proc; none elsewhere)."""
-    needle = f'{RUN_MARKER}={token}'.encode()
-    found = []
-    for environ in Path('/proc').glob('[0-9]*/environ'):
-        try:
-            if needle in environ.read_bytes().split(b'\0'):
-                found.append(int(environ.parent.name))
-        except (OSError, ValueError):  # gone, or another user's
-            continue
-    return [pid for pid in found if pid != os.getpid()]
-
-
-def _end_marked(token: str, grace: float = 5.) -> None:
-    """End the processes a task server started that are still running: SIGTERM, then SIGKILL after ``grace`` s."""
-    pids = _marked(token)
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in pids:
-            try:
-                os.kill(pid, sig)
-            except OSError:
-                pass
-        deadline = time.monotonic() + grace
-        while pids and time.monotonic() < deadline:
-            time.sleep(0.1)
-            pids = [pid for pid in pids if Path(f'/proc/{pid}').exists() and not _zombie(pid)]
-        if not pids:
-            return
-        logger.warning('Ending %d process(es) left by the task server: %s', len(pids), pids)
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        return Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[0] == 'Z'
-    except (OSError, IndexError):
-        return True
-
-
 def _stop(server: Any, queues: Any, timeout: float) -> None:
     """Stop a task server: kill signal, then drain results until it exits; terminate it after ``timeout``.
 
@@ -305,7 +230,7 @@ def _stop(server: Any, queues: Any, timeout: float) -> None:
                 pass
     if server.is_alive():
         logger.warning('Task server did not stop within %.0f s; terminating it', timeout)
-        children = _children(server.pid)  # e.g. Parsl's interchange, which would otherwise outlive it
+        children = children_of(server.pid)  # e.g. Parsl's interchange, which would otherwise outlive it
         server.terminate()
         server.join(timeout=10)
         for pid in children:
@@ -378,7 +303,7 @@ def start_task_server(methods: Iterable[Any], *, workers: int = 1, parsl_config:
     finally:
         if server is not None and server.is_alive():
             _stop(server, queues, shutdown_timeout)
-        _end_marked(token)  # what a server that died (SIGKILL, crash) left behind: interchange, worker pool, workers
+        end_marked(token)  # what a server that died (SIGKILL, crash) left behind: interchange, worker pool, workers
         if store is not None:
             store.close()
         if run_dir is not None and not failed and not keep_run_dir:
