@@ -46,7 +46,7 @@ def plugins(as_json: bool = typer.Option(False, '--json', help='Print machine-re
         table.add_column(column)
     for name, spec in sorted(scorers.items()):
         table.add_row(name, ', '.join(sorted(spec.models)), spec.distribution, spec.version, spec.description)
-    console.print(table if scorers else '[yellow]No scorer plugin is installed[/] (pip install examol-rdkit, for example)')
+    console.print(table if scorers else '[yellow]No scorer plugin is installed[/] (scorers come from plugins registered in the `examol` entry-point group; the README lists them)')
     if simulators:
         table = Table(title='Simulators')
         for column in ('name', 'methods', 'package', 'version', 'description'):
