@@ -54,12 +54,14 @@ def _train(tmp, **kwargs):
     ({'model_options': {'n_neighbors': 50}}, InvalidLabelsError, r'records.jsonl: Need at least 50 labelled records'),
 ])
 def test_training_mistakes_are_caught_before_the_server_starts(files, no_server, options, error, message):
+    pytest.importorskip('examol_rdkit', reason='trains the rdkit/knn model (the examol-rdkit plugin)')
     with pytest.raises(error, match=message):
         _train(files, **options)
     assert not (files / 'out.zip').exists()
 
 
 def test_bad_smiles_in_the_records_file_names_the_line(files, no_server):
+    pytest.importorskip('examol_rdkit', reason='trains the rdkit/knn model (the examol-rdkit plugin)')
     records = make_reference_records()
     records[6] = MoleculeRecord.model_validate({**records[6].model_dump(), 'identifier': {'smiles': 'C1CC', 'inchi': ''}})
     write_records(records, files / 'records.jsonl')
