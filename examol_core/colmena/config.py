@@ -36,6 +36,7 @@ from examol_core.colmena.processes import (
     abandon_parsl,
     children_of,
     end_marked,
+    lead_process_group,
     raise_orphaned,
     watch_parent,
 )
@@ -138,6 +139,7 @@ def _task_server_classes() -> tuple[type, type]:
             # Ctrl-C reaches the whole process group: let the steering process alone handle it (it sends
             # the kill signal and drains results), so the server and its children shut down cleanly
             signal.signal(signal.SIGINT, signal.SIG_IGN)
+            lead_process_group()  # so that what it starts can be found even once re-parented
             # A steering process killed outright (SIGKILL, walltime) cannot stop the server: the server
             # notices it is orphaned (or is sent SIGTERM) and shuts its executor down (Parsl workers, batch jobs)
             signal.signal(signal.SIGTERM, raise_orphaned)
@@ -303,7 +305,7 @@ def start_task_server(methods: Iterable[Any], *, workers: int = 1, parsl_config:
     finally:
         if server is not None and server.is_alive():
             _stop(server, queues, shutdown_timeout)
-        end_marked(token)  # what a server that died (SIGKILL, crash) left behind: interchange, worker pool, workers
+        end_marked(token, group=server.pid if server is not None else None)  # what a server that died (SIGKILL, crash) left behind: interchange, worker pool, workers
         if store is not None:
             store.close()
         if run_dir is not None and not failed and not keep_run_dir:

@@ -64,22 +64,37 @@ RUN_MARKER = 'EXAMOL_TASK_SERVER'
 workers), so that they can be found and ended with the run, even once re-parented after the server died."""
 
 
-def marked_processes(token: str) -> list[int]:
-    """Processes of this machine whose environment carries ``RUN_MARKER=token`` (Linux /proc; none elsewhere)."""
+def marked_processes(token: str, group: int | None = None) -> list[int]:
+    """Processes of this machine whose environment carries ``RUN_MARKER=token``, or in process group ``group``.
+
+    The group catches what the environment cannot: Parsl's interchange renames itself
+    (``setproctitle``), which overwrites what ``/proc/PID/environ`` shows. Task servers lead their
+    own process group (:func:`lead_process_group`). Linux /proc; none elsewhere.
+    """
     needle = f'{RUN_MARKER}={token}'.encode()
     found = []
-    for environ in Path('/proc').glob('[0-9]*/environ'):
+    for proc in Path('/proc').glob('[0-9]*'):
         try:
-            if needle in environ.read_bytes().split(b'\0'):
-                found.append(int(environ.parent.name))
-        except (OSError, ValueError):  # gone, or another user's
+            if group is not None and int((proc / 'stat').read_text().rsplit(')', 1)[1].split()[2]) == group:
+                found.append(int(proc.name))
+            elif needle in (proc / 'environ').read_bytes().split(b'\0'):
+                found.append(int(proc.name))
+        except (OSError, ValueError, IndexError):  # gone, or another user's
             continue
     return [pid for pid in found if pid != os.getpid()]
 
 
-def end_marked(token: str, grace: float = 5.) -> None:
+def lead_process_group() -> None:
+    """In a task server: lead a process group of its own, which everything it starts joins (see :func:`end_marked`)."""
+    try:
+        os.setpgid(0, 0)
+    except OSError:  # already a group leader
+        pass
+
+
+def end_marked(token: str, grace: float = 5., group: int | None = None) -> None:
     """End the processes a task server started that are still running: SIGTERM, then SIGKILL after ``grace`` s."""
-    pids = marked_processes(token)
+    pids = marked_processes(token, group)
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for pid in pids:
             try:
