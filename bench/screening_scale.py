@@ -87,6 +87,7 @@ class Watcher:
         self.steering_rss = self.workers_rss = 0
         self.steering_cpu = 0.0
         self._workers: dict[int, psutil.Process] = {}
+        self._worker_cpu: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -115,13 +116,20 @@ class Watcher:
                 pass
             if polls % 10 == 0:
                 self._find_workers()
-            for proc in list(self._workers.values()):
+            for pid, proc in list(self._workers.items()):
                 try:
                     self.workers_rss = max(self.workers_rss, proc.memory_info().rss)
+                    times = proc.cpu_times()
+                    self._worker_cpu[pid] = times.user + times.system
                 except psutil.Error:
                     pass
             polls += 1
             self._stop.wait(self.period)
+
+    @property
+    def workers_cpu(self) -> float:
+        """CPU seconds used by the worker processes (pool and workers), as last seen."""
+        return sum(self._worker_cpu.values())
 
     def stop(self) -> None:
         self._stop.set()
@@ -175,7 +183,8 @@ def run_score(model: Path, smiles: Path, out: Path, *args: str) -> dict[str, flo
         raise RuntimeError(f'{" ".join(cmd[3:])} failed: {stderr[-2000:]}')
     first = [float(line.split()[1]) for line in stderr.splitlines() if line.startswith('FIRST-CHUNK')]
     return {'wall': wall, 'first': first[0] if first else float('nan'), 'steering_rss': watcher.steering_rss / 2**20,
-            'workers_rss': watcher.workers_rss / 2**20, 'steering_busy': watcher.steering_cpu / wall}
+            'workers_rss': watcher.workers_rss / 2**20, 'steering_busy': watcher.steering_cpu / wall,
+            'workers_cpu': watcher.workers_cpu}
 
 
 def train(name: str, workdir: Path) -> Path:
@@ -257,19 +266,25 @@ def scale(knn: Path, sizes: list[int], chunk: int, workdir: Path) -> None:
     """Throughput, memory and steering share for each size, with 1 and 2 workers."""
     print('\n## Scale: examol score, KNN')
     print('| lines | workers | wall (s) | molecules/s | after the first chunk | steering peak RSS (MB) | '
-          'worker peak RSS (MB) | steering busy |')
-    print('|---|---|---|---|---|---|---|---|')
-    rates = {}
+          'worker peak RSS (MB) | steering busy | worker CPU (µs/molecule) | load |')
+    print('|---|---|---|---|---|---|---|---|---|---|')
+    rates, cpu = {}, {}
     for n in sizes:
         smiles = build_smiles(n, workdir / f'lines-{n}.smi')
         for workers in (1, 2):
             r = run_score(knn, smiles, workdir / 'scale.csv', '--chunk-size', str(chunk), '--workers', str(workers))
             rates[n, workers] = n / r['wall']
+            cpu[n, workers] = r['workers_cpu'] / n
             print(f'| {n:,} | {workers} | {r["wall"]:.1f} | {n / r["wall"]:,.0f} | {steady_rate(r, n, chunk * workers):,.0f} | '
-                  f'{r["steering_rss"]:.0f} | {r["workers_rss"]:.0f} | {r["steering_busy"]:.0%} |', flush=True)
-    print('\n| lines | 2 workers / 1 worker | rate / rate at smallest size (2 workers) |\n|---|---|---|')
+                  f'{r["steering_rss"]:.0f} | {r["workers_rss"]:.0f} | {r["steering_busy"]:.0%} | '
+                  f'{cpu[n, workers] * 1e6:.0f} | {os.getloadavg()[0]:.1f} |', flush=True)
+    # The wall-time ratio is bounded by the cores the workers actually got on a shared machine; the ratio of
+    # worker CPU per molecule says whether a second worker adds work of its own (1.00: none)
+    print('\n| lines | 2 workers / 1 worker (throughput) | worker CPU per molecule, 2 / 1 | '
+          'rate / rate at smallest size (2 workers) |\n|---|---|---|---|')
     for n in sizes:
-        print(f'| {n:,} | {rates[n, 2] / rates[n, 1]:.2f} | {rates[n, 2] / rates[sizes[0], 2]:.2f} |')
+        print(f'| {n:,} | {rates[n, 2] / rates[n, 1]:.2f} | {cpu[n, 2] / cpu[n, 1]:.2f} | '
+              f'{rates[n, 2] / rates[sizes[0], 2]:.2f} |')
 
 
 def compare(models: list[str], compare_n: int, chunk: int, workdir: Path) -> None:
