@@ -226,6 +226,7 @@ def main() -> None:
     parser.add_argument('--workdir', type=Path, default=Path(tempfile.gettempdir()) / 'examol-bench-scale')
     parser.add_argument('--skip-startup', action='store_true')
     parser.add_argument('--skip-scale', action='store_true')
+    parser.add_argument('--skip-compare', action='store_true', help='Skip the comparison with the in-process scorer.')
     parser.add_argument('--compare-lines', type=int, help='Lines of the comparison with the in-process scorer '
                         '(default 100k; 4k with --quick).')
     args = parser.parse_args()
@@ -249,7 +250,8 @@ def main() -> None:
 
     if not args.skip_scale:
         scale(knn, sizes, chunk, args.workdir)
-    compare(args.models, compare_n, chunk, args.workdir)
+    if not args.skip_compare:
+        compare(args.models, compare_n, chunk, args.workdir)
     print(f'\n# load at the end {os.getloadavg()[0]:.1f}')
 
 

@@ -291,6 +291,13 @@ def start_task_server(methods: Iterable[Any], *, workers: int = 1, parsl_config:
                 parsl_config = load_parsl_config(parsl_config)
             quiet_parsl()  # before the fork: Parsl's DEBUG records stay in its run directory
             server = ParslServer(methods, queues, parsl_config)
+        if local:
+            # A spawned process needs multiprocessing's resource tracker, a child of *this* process that lives
+            # as long as it does and ignores SIGTERM: started under the marker, end_marked would wait out its
+            # grace period on it and SIGKILL it at every exit (5 s of a 300-molecule --local run)
+            from multiprocessing import resource_tracker
+
+            resource_tracker.ensure_running()
         os.environ[RUN_MARKER] = token  # inherited by the server and every process it starts (not ours after)
         try:
             server.start()
