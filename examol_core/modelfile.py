@@ -30,7 +30,8 @@ import os
 import tempfile
 import warnings
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,8 +59,8 @@ from examol_core.scorer import Scorer
 MAX_MANIFEST_BYTES = 1 << 20
 """Largest ``manifest.json`` read (a real one is about 1 KB)."""
 
-__all__ = ['FORMAT_NAME', 'FORMAT_VERSION', 'ModelManifest', 'SavedModel', 'ExtractionLimits', 'save_model_file',
-           'load_model_file', 'read_manifest']
+__all__ = ['FORMAT_NAME', 'FORMAT_VERSION', 'ModelManifest', 'SavedModel', 'OpenModelFile', 'ExtractionLimits',
+           'save_model_file', 'load_model_file', 'open_model_file', 'read_manifest']
 
 
 @dataclass
@@ -263,7 +264,7 @@ def _load_members(scorer: Scorer, manifest: ModelManifest, root: Path, path: Pat
     rename = _Renamer(root, path)
     members = []
     for i, rel in enumerate(manifest.ensemble.members):
-        folder = _member_folder(root, rel, path, i)
+        folder = root / rel  # checked by open_model_file
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter('always')
             try:
@@ -277,6 +278,31 @@ def _load_members(scorer: Scorer, manifest: ModelManifest, root: Path, path: Pat
         for warning in caught:
             warnings.warn_explicit(rename(str(warning.message)), warning.category, warning.filename, warning.lineno)
     return members
+
+
+@dataclass
+class OpenModelFile:
+    """A model file whose manifest is checked, scorer rebuilt and members unpacked, but not yet loaded.
+
+    From :func:`open_model_file`. Loading the members (:meth:`load`) is most of the time of
+    opening a model (the scorer's safe loader, e.g. skops, with its imports): a task server can
+    start in the meantime, since it needs only the scorer.
+    """
+
+    manifest: ModelManifest
+    scorer: Scorer
+    path: Path
+    root: Path
+    spec: Any
+
+    @property
+    def is_ensemble(self) -> bool:
+        return len(self.manifest.ensemble.members) > 1
+
+    def load(self) -> SavedModel:
+        """Load each member with the scorer (its safe loader); valid while the ``with`` block is open."""
+        members = _load_members(self.scorer, self.manifest, self.root, self.path, self.spec)
+        return SavedModel(manifest=self.manifest, scorer=self.scorer, members=members, path=self.path)
 
 
 def load_model_file(path: str | os.PathLike, *, limits: ExtractionLimits = DEFAULT_LIMITS) -> SavedModel:
@@ -293,6 +319,17 @@ def load_model_file(path: str | os.PathLike, *, limits: ExtractionLimits = DEFAU
         IncompatibleVersionError: not a model file, damaged, written in a newer format, over the
             limits, a path leading outside the model, or a payload the installed plugin cannot read.
         UnknownPluginError: the scorer plugin that wrote the model is not installed.
+    """
+    with open_model_file(path, limits=limits) as opened:
+        return opened.load()
+
+
+@contextmanager
+def open_model_file(path: str | os.PathLike, *, limits: ExtractionLimits = DEFAULT_LIMITS) -> Iterator[OpenModelFile]:
+    """Check a model file and rebuild its scorer; unpack its members, to be loaded by :meth:`OpenModelFile.load`.
+
+    Every check of :func:`load_model_file` but the members' own loading is done on entry; the
+    unpacked members are removed on exit. Same arguments and errors as :func:`load_model_file`.
     """
     from examol_core.plugins import available_scorers, load_errors_note, load_scorer
 
@@ -317,15 +354,16 @@ def load_model_file(path: str | os.PathLike, *, limits: ExtractionLimits = DEFAU
         raise IncompatibleVersionError(f'{path}: cannot rebuild scorer {name!r} with the saved options '
                                        f'({", ".join(manifest.scorer.options) or "none"}): {exc}') from None
 
-    if path.is_dir():
-        members = _load_members(scorer, manifest, path, path, spec)
-    else:
-        with tempfile.TemporaryDirectory(prefix='examol-model-') as tmp:
+    with ExitStack() as stack:
+        root = path
+        if not path.is_dir():
+            root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix='examol-model-')))
             try:
                 with zipfile.ZipFile(path) as zf:
-                    extract_folders(zf, manifest.ensemble.members, Path(tmp), path, limits)
+                    extract_folders(zf, manifest.ensemble.members, root, path, limits)
             except DAMAGED as exc:
                 raise IncompatibleVersionError(f'{path} is a damaged zip archive ({type(exc).__name__}: {exc})'
                                                ) from None
-            members = _load_members(scorer, manifest, Path(tmp), path, spec)
-    return SavedModel(manifest=manifest, scorer=scorer, members=members, path=path)
+        for i, rel in enumerate(manifest.ensemble.members):
+            _member_folder(root, rel, path, i)
+        yield OpenModelFile(manifest, scorer, path, root, spec)

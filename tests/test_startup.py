@@ -41,3 +41,37 @@ def test_local_server_marks_only_its_own_processes():
     assert found['groups'], 'the server itself carries the marker'
     assert set(found['groups'].values()) == {found['server']}, found
     assert not [line for line in lines if line.startswith('LOG')], 'nothing was left for end_marked to kill'
+
+
+def test_members_load_while_the_task_server_starts(tmp_path, savetoy, monkeypatch):
+    """``score_smiles_file`` starts the task server before it loads the model's members (the slow part).
+
+    The file is checked and its scorer rebuilt first, so a hostile file is still refused before any
+    server starts (tests/test_hostile_models.py); the members' safe loader (skops for scikit-learn,
+    with its imports: seconds) then runs while the workers boot.
+    """
+    import multiprocessing
+
+    from examol_core.colmena import score_smiles_file
+    from examol_core.modelfile import OpenModelFile, save_model_file
+    from examol_core.testing import FIDELITIES, REFERENCE_SMILES, make_reference_records
+
+    scorer = savetoy.SaveableLookupScorer()
+    records = make_reference_records()
+    inputs, outputs = scorer.transform_inputs(records), scorer.transform_outputs(records, FIDELITIES[-1])
+    model = scorer.update(savetoy.LookupModel(), scorer.retrain(None, inputs, outputs))
+    path = tmp_path / 'model.zip'
+    save_model_file(path, model, scorer_name='savetoy', scorer=scorer, model_name='lookup')
+    smiles = tmp_path / 'in.smi'
+    smiles.write_text('\n'.join(REFERENCE_SMILES) + '\n')
+    servers_at_load = []
+    load = OpenModelFile.load
+
+    def watched(self):
+        servers_at_load.append([p.name for p in multiprocessing.active_children() if p.is_alive()])
+        return load(self)
+
+    monkeypatch.setattr(OpenModelFile, 'load', watched)
+    summary = score_smiles_file(path, smiles, tmp_path / 'out.csv', local=True)
+    assert summary.ok and summary.scored == len(REFERENCE_SMILES)
+    assert servers_at_load == [['examol-local-task-server']], 'the members were loaded once, with the server up'
