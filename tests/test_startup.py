@@ -75,3 +75,38 @@ def test_members_load_while_the_task_server_starts(tmp_path, savetoy, monkeypatc
     summary = score_smiles_file(path, smiles, tmp_path / 'out.csv', local=True)
     assert summary.ok and summary.scored == len(REFERENCE_SMILES)
     assert servers_at_load == [['examol-local-task-server']], 'the members were loaded once, with the server up'
+
+
+def test_local_commands_start_no_process(tmp_path, savetoy, monkeypatch):
+    """``examol train`` and ``examol score`` with ``--local`` run their tasks on threads of the command's process.
+
+    A spawned server would be a second interpreter importing Colmena, the scorer's plugin and its
+    libraries again, and loading the model once more: most of a short ``--local`` run.
+    """
+    import csv
+    import multiprocessing.process
+
+    from typer.testing import CliRunner
+
+    from examol_core.cli import app
+    from examol_core.records import write_records
+    from examol_core.testing import REFERENCE_SMILES, make_reference_records
+
+    def refuse(self):
+        raise AssertionError(f'--local started a process ({self.name})')
+
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, 'start', refuse)
+    write_records(make_reference_records(), tmp_path / 'records.jsonl.gz')
+    (tmp_path / 'in.smi').write_text('\n'.join(REFERENCE_SMILES) + '\nnot-a-molecule\n')
+    runner = CliRunner()
+    trained = runner.invoke(app, ['train', '--records', str(tmp_path / 'records.jsonl.gz'), '--recipe',
+                                  'oxidation_potential/high-adiabatic', '--scorer', 'savetoy', '--model', 'lookup',
+                                  '--output', str(tmp_path / 'model.zip'), '--local'], catch_exceptions=False)
+    assert trained.exit_code == 0, trained.output
+    scored = runner.invoke(app, ['score', '--model', str(tmp_path / 'model.zip'), '--smiles', str(tmp_path / 'in.smi'),
+                                 '--output', str(tmp_path / 'out.csv'), '--chunk-size', '3', '--local', '--workers', '2'],
+                           catch_exceptions=False)
+    assert scored.exit_code == 0, scored.output
+    with open(tmp_path / 'out.csv', newline='') as fp:
+        rows = list(csv.DictReader(fp))
+    assert [row['smiles'] for row in rows] == list(REFERENCE_SMILES)
