@@ -113,7 +113,8 @@ def _server_options(workers: int, parsl_config: Path | None, redis_url: str | No
         raise _Abort(f'--workers must be at least 1; got {workers}')
     if parsl_config is not None and local:
         raise _Abort('--parsl-config and --local exclude each other')
-    options: dict[str, Any] = {'workers': workers, 'redis_url': redis_url, 'local': local}
+    # --local: threads of this process (no second interpreter importing the scorer's libraries again)
+    options: dict[str, Any] = {'workers': workers, 'redis_url': redis_url, 'local': local, 'in_process': local}
     if parsl_config is not None:
         from examol_core.colmena import load_parsl_config
 
@@ -126,8 +127,8 @@ _PARSL = typer.Option(None, '--parsl-config', help='Python file defining `config
                       '(e.g. for Slurm or PBS; see examples/parsl_slurm.py). Default: local workers.')
 _REDIS = typer.Option(None, '--redis-url', help='Use Redis queues and ProxyStore on this server '
                       '(redis://host:port) for multi-node runs. Default: in-process pipes and a temporary directory.')
-_LOCAL = typer.Option(False, '--local', help='Run tasks in threads of a local Colmena task server instead of Parsl '
-                      '(no start-up cost; for quick runs).')
+_LOCAL = typer.Option(False, '--local', help='Run tasks in threads of this process (a local Colmena task server) '
+                      'instead of Parsl workers (no start-up cost; for quick runs).')
 
 
 @app.command()

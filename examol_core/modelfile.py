@@ -21,14 +21,14 @@ A model file is a zip archive (or the same tree as a plain directory) laid out a
 Everything runs on the steering side. examol itself only ever reads JSON from the file; the
 payload is read by the scorer's :meth:`~examol_core.scorer.Scorer.load_model`, which must use a
 format that cannot execute code on load (skops for scikit-learn, JSON + weight arrays for
-Keras), so that opening a model file from someone else is safe.
+Keras), so that opening a model file from someone else is safe. Loading (:func:`load_model_file`,
+:func:`open_model_file`) lives in :mod:`examol_core.modelload` and is importable from here.
 """
 from __future__ import annotations
 
 import json
 import os
 import tempfile
-import warnings
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,8 +38,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from examol_core.archive import DAMAGED, DEFAULT_LIMITS, ExtractionLimits, extract_folders, read_entry
-from examol_core.errors import ExamolError, IncompatibleVersionError, UnknownPluginError
+from examol_core.archive import DAMAGED, ExtractionLimits, read_entry
+from examol_core.errors import ExamolError, IncompatibleVersionError
 from examol_core.files import replacing
 from examol_core.manifest import (
     FORMAT_NAME,
@@ -52,14 +52,15 @@ from examol_core.manifest import (
     ScorerInfo,
     parse_manifest,
 )
+from examol_core.modelload import OpenModelFile, load_model_file, open_model_file  # re-exported: loading lives there
 from examol_core.recipes import PropertyRecipe
 from examol_core.scorer import Scorer
 
 MAX_MANIFEST_BYTES = 1 << 20
 """Largest ``manifest.json`` read (a real one is about 1 KB)."""
 
-__all__ = ['FORMAT_NAME', 'FORMAT_VERSION', 'ModelManifest', 'SavedModel', 'ExtractionLimits', 'save_model_file',
-           'load_model_file', 'read_manifest']
+__all__ = ['FORMAT_NAME', 'FORMAT_VERSION', 'ModelManifest', 'SavedModel', 'OpenModelFile', 'ExtractionLimits',
+           'save_model_file', 'load_model_file', 'open_model_file', 'read_manifest']
 
 
 @dataclass
@@ -220,112 +221,3 @@ def read_manifest(path: str | os.PathLike) -> ModelManifest:
         raise IncompatibleVersionError(f'{path} is a damaged zip archive ({type(exc).__name__}: {exc})') from None
     return parse_manifest(raw, path)
 
-
-def _version_key(version: str) -> tuple[str, ...]:
-    return tuple(version.split('.')[:2])
-
-
-def _member_folder(root: Path, rel: str, path: Path, index: int) -> Path:
-    """The folder of an ensemble member, which must lie inside the model, links followed.
-
-    Raises:
-        IncompatibleVersionError: naming the model file and the member, if it is missing or leaves the model.
-    """
-    folder = root / rel
-    resolved, inside = folder.resolve(), root.resolve()
-    if not resolved.is_relative_to(inside):
-        raise IncompatibleVersionError(f'{path}: ensemble member {index} ({rel}) points outside the model; refusing '
-                                       'to load it')
-    if not folder.is_dir():
-        raise IncompatibleVersionError(f'{path}: ensemble member {index} ({rel}) is missing; the file is damaged')
-    for file in folder.rglob('*'):
-        if not file.resolve().is_relative_to(inside):
-            raise IncompatibleVersionError(f'{path}: {file.relative_to(root).as_posix()} links outside the model; '
-                                           'refusing to load it')
-    return folder
-
-
-class _Renamer:
-    """Say ``model.zip:members/0/x`` where a plugin's message says ``/tmp/examol-model-abc/members/0/x``."""
-
-    def __init__(self, root: Path, path: Path):
-        self.roots = [str(root), str(root.resolve())]
-        self.path = path
-
-    def __call__(self, text: str) -> str:
-        for root in self.roots:
-            text = text.replace(root + os.sep, f'{self.path}:').replace(root, str(self.path))
-        return text
-
-
-def _load_members(scorer: Scorer, manifest: ModelManifest, root: Path, path: Path, spec: Any) -> list[Any]:
-    """Load each member with the scorer; errors and warnings name the model file, not ``root``."""
-    rename = _Renamer(root, path)
-    members = []
-    for i, rel in enumerate(manifest.ensemble.members):
-        folder = _member_folder(root, rel, path, i)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter('always')
-            try:
-                members.append(scorer.load_model(folder))
-            except Exception as exc:
-                what = '' if isinstance(exc, ExamolError) else f'{type(exc).__name__}: '
-                raise IncompatibleVersionError(
-                    f'{path}: scorer {manifest.scorer.name!r} ({spec.distribution} {spec.version}) could not read '
-                    f'member {i} ({rel}), saved with {manifest.plugin.distribution or "?"} '
-                    f'{manifest.plugin.version or "?"}: {what}{rename(str(exc))}') from exc
-        for warning in caught:
-            warnings.warn_explicit(rename(str(warning.message)), warning.category, warning.filename, warning.lineno)
-    return members
-
-
-def load_model_file(path: str | os.PathLike, *, limits: ExtractionLimits = DEFAULT_LIMITS) -> SavedModel:
-    """Load a model file: check the manifest, rebuild the scorer, and load each member (steering side).
-
-    A zip archive is checked against ``limits`` before anything is unpacked, and only the members'
-    folders are unpacked, into a temporary folder; no path from the file may lead outside it.
-
-    Args:
-        path: The model file (zip archive) or folder.
-        limits: How much the archive may unpack (:class:`~examol_core.archive.ExtractionLimits`).
-    Raises:
-        FileNotFoundError: no such file.
-        IncompatibleVersionError: not a model file, damaged, written in a newer format, over the
-            limits, a path leading outside the model, or a payload the installed plugin cannot read.
-        UnknownPluginError: the scorer plugin that wrote the model is not installed.
-    """
-    from examol_core.plugins import available_scorers, load_errors_note, load_scorer
-
-    path = Path(path)
-    manifest = read_manifest(path)
-    name = manifest.scorer.name
-    scorers = available_scorers()
-    if name not in scorers:
-        saved_by = f'{manifest.plugin.distribution} {manifest.plugin.version}'.strip() or 'a plugin'
-        msg = (f'{path} was saved by scorer {name!r} from {saved_by}, which is not installed (installed scorers: '
-               f'{", ".join(sorted(scorers)) or "none"}). Install the plugin that provides scorer {name!r} to load '
-               'this model.')
-        raise UnknownPluginError(msg + load_errors_note())
-    spec = scorers[name]
-    if manifest.plugin.version and spec.version and _version_key(spec.version) != _version_key(manifest.plugin.version):
-        warnings.warn(f'{path} was saved with {manifest.plugin.distribution} {manifest.plugin.version}; '
-                      f'{spec.distribution} {spec.version} is installed. Loading may fail or give different results.',
-                      stacklevel=2)
-    try:
-        scorer = load_scorer(name, **manifest.scorer.options)
-    except (TypeError, ValueError) as exc:
-        raise IncompatibleVersionError(f'{path}: cannot rebuild scorer {name!r} with the saved options '
-                                       f'({", ".join(manifest.scorer.options) or "none"}): {exc}') from None
-
-    if path.is_dir():
-        members = _load_members(scorer, manifest, path, path, spec)
-    else:
-        with tempfile.TemporaryDirectory(prefix='examol-model-') as tmp:
-            try:
-                with zipfile.ZipFile(path) as zf:
-                    extract_folders(zf, manifest.ensemble.members, Path(tmp), path, limits)
-            except DAMAGED as exc:
-                raise IncompatibleVersionError(f'{path} is a damaged zip archive ({type(exc).__name__}: {exc})'
-                                               ) from None
-            members = _load_members(scorer, manifest, Path(tmp), path, spec)
-    return SavedModel(manifest=manifest, scorer=scorer, members=members, path=path)

@@ -22,4 +22,5 @@ config = Config(
     ],
     run_dir='runinfo',
     strategy='none',
+    strategy_period=0.2,                # Parsl launches even the first block at its first poll (default 5 s)
 )

@@ -246,7 +246,7 @@ def _stop(server: Any, queues: Any, timeout: float) -> None:
 def start_task_server(methods: Iterable[Any], *, workers: int = 1, parsl_config: Any = None,
                       redis_url: str | None = None, topics: Iterable[str] = DEFAULT_TOPICS,
                       proxy_threshold: int | None = DEFAULT_PROXY_THRESHOLD, use_proxystore: bool = True,
-                      local: bool = False, keep_run_dir: bool = False,
+                      local: bool = False, in_process: bool = False, keep_run_dir: bool = False,
                       shutdown_timeout: float = 60) -> Iterator[TaskServerHandle]:
     """Start a Colmena task server for ``methods`` and yield its handle; stop it on exit.
 
@@ -261,10 +261,12 @@ def start_task_server(methods: Iterable[Any], *, workers: int = 1, parsl_config:
         use_proxystore: Set ``False`` to send everything through the queues.
         local: Use Colmena's ``LocalTaskServer`` (threads in a spawned child process) instead of Parsl:
             no start-up cost, for tests and quick runs.
+        in_process: With ``local``, run the local server on a thread of this process instead
+            (:class:`~examol_core.colmena.inprocess.InProcessTaskServer`): no second interpreter to
+            start, no second copy of the scorer's libraries and model; ``examol score --local`` uses it.
         keep_run_dir: Keep Parsl's temporary run directory (it is kept anyway if the run fails).
         shutdown_timeout: Seconds to wait for the server to finish its tasks on exit.
     """
-    ParslServer, _ = _task_server_classes()
     token = uuid.uuid4().hex
     prepare_environment()
     methods = list(methods)
@@ -275,7 +277,11 @@ def start_task_server(methods: Iterable[Any], *, workers: int = 1, parsl_config:
     failed = False
     try:
         queues = make_queues(topics, redis_url=redis_url, store=store, proxy_threshold=proxy_threshold)
-        if local:
+        if local and in_process:
+            from examol_core.colmena.inprocess import InProcessTaskServer
+
+            server = InProcessTaskServer(queues, methods, workers)
+        elif local:
             from colmena.task_server.base import convert_to_colmena_method
 
             # Named Colmena methods: multiprocessing pickles a functools.partial without the name given to it
@@ -290,7 +296,15 @@ def start_task_server(methods: Iterable[Any], *, workers: int = 1, parsl_config:
             elif isinstance(parsl_config, (str, os.PathLike)):
                 parsl_config = load_parsl_config(parsl_config)
             quiet_parsl()  # before the fork: Parsl's DEBUG records stay in its run directory
-            server = ParslServer(methods, queues, parsl_config)
+            parsl_server, _ = _task_server_classes()
+            server = parsl_server(methods, queues, parsl_config)
+        if local and not in_process:
+            # A spawned process needs multiprocessing's resource tracker, a child of *this* process that lives
+            # as long as it does and ignores SIGTERM: started under the marker, end_marked would wait out its
+            # grace period on it and SIGKILL it at every exit (5 s of a 300-molecule --local run)
+            from multiprocessing import resource_tracker
+
+            resource_tracker.ensure_running()
         os.environ[RUN_MARKER] = token  # inherited by the server and every process it starts (not ours after)
         try:
             server.start()

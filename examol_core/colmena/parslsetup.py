@@ -32,6 +32,14 @@ def prepare_environment() -> None:
     logging.getLogger('parsl').setLevel(logging.WARNING)
 
 
+STRATEGY_PERIOD = 0.2
+"""Seconds between Parsl's job-status polls in :func:`default_parsl_config`.
+
+Parsl launches even its initial block of workers at the first poll, not at start: with Parsl's
+default of 5 s, every run waited 5 s before its workers were launched. A poll with
+``strategy='none'`` costs a few function calls (the provider's status is still polled every 5 s)."""
+
+
 def default_parsl_config(workers: int = 1, run_dir: str | os.PathLike | None = None, *,
                          heartbeat_period: int = 5, heartbeat_threshold: int = 30) -> Any:
     """A Parsl configuration running ``workers`` local worker processes (``HighThroughputExecutor``).
@@ -58,6 +66,7 @@ def default_parsl_config(workers: int = 1, run_dir: str | os.PathLike | None = N
         )],
         run_dir=run_dir,
         strategy='none',
+        strategy_period=STRATEGY_PERIOD,
     )
 
 

@@ -142,7 +142,7 @@ def score_smiles_file(model: str | os.PathLike, smiles: str | os.PathLike, outpu
     from examol_core.colmena.config import load_parsl_config, server_capacity, start_task_server
     from examol_core.colmena.methods import make_methods
     from examol_core.files import check_distinct_paths, check_output_path
-    from examol_core.modelfile import load_model_file
+    from examol_core.modelfile import open_model_file
     from examol_core.options import check_keywords
 
     if chunk_size < 1:
@@ -153,28 +153,32 @@ def score_smiles_file(model: str | os.PathLike, smiles: str | os.PathLike, outpu
                          {'--output': output, '--rejects': rejects if rejects is not None else default_rejects_path(output)})
     check_output_path(output)
     source = SmilesFile(smiles)
-    saved = load_model_file(model)
     rejects = Path(rejects) if rejects is not None else default_rejects_path(output)
-    check_keywords(saved.scorer.score, dict(score_options or {}), 'scoring option',
-                   reserved=('model_msg', 'inputs', 'lower_fidelities'))
-    journal = ScoreJournal.start(model, smiles, output, resume=resume, options={
-        'chunk_size': chunk_size, 'retries': retries, 'score_options': dict(score_options or {}),
-        'rejects': str(rejects.resolve())})
-    methods = make_methods(saved.scorer, saved.scorer_name, score_options=dict(score_options or {}))
-    models = saved.members if saved.is_ensemble else saved.model
     if isinstance(server_options.get('parsl_config'), (str, os.PathLike)):
         server_options['parsl_config'] = load_parsl_config(server_options['parsl_config'])
     capacity = server_capacity(server_options.get('workers', 1), server_options.get('parsl_config'))
-    with ScoreWriter(output, rejects, ensemble=saved.is_ensemble, journal=journal) as writer:
-        with start_task_server(methods, **server_options) as server:
-            if on_start is not None:
-                on_start()
-            client = ScorerClient(server.queues, saved.scorer, methods)
-            chunks = client.stream_smiles(models, journal.skip_done(source), chunk_size=chunk_size, max_in_flight=max(2, 2 * capacity),
-                                          retries=retries, num_lower=len(saved.manifest.lower_recipes),
-                                          check_alive=server.check_alive)
-            summary = write_scores(chunks, writer, source=source, progress=progress,
-                                   give_up_after=max(3, 2 * capacity))
-        if summary.stopped is None:  # else the .part files and the journal stay, for --resume
-            writer.commit()
+    # The model file is checked and its scorer rebuilt first; its members are loaded (the scorer's safe
+    # loader, with its imports: most of the time of opening it) while the task server starts
+    with open_model_file(model) as opened:
+        scorer, lower = opened.scorer, len(opened.manifest.lower_recipes)
+        check_keywords(scorer.score, dict(score_options or {}), 'scoring option',
+                       reserved=('model_msg', 'inputs', 'lower_fidelities'))
+        journal = ScoreJournal.start(model, smiles, output, resume=resume, options={
+            'chunk_size': chunk_size, 'retries': retries, 'score_options': dict(score_options or {}),
+            'rejects': str(rejects.resolve())})
+        methods = make_methods(scorer, opened.manifest.scorer.name, score_options=dict(score_options or {}))
+        with ScoreWriter(output, rejects, ensemble=opened.is_ensemble, journal=journal) as writer:
+            with start_task_server(methods, **server_options) as server:
+                saved = opened.load()
+                if on_start is not None:
+                    on_start()
+                client = ScorerClient(server.queues, scorer, methods)
+                chunks = client.stream_smiles(saved.members if saved.is_ensemble else saved.model,
+                                              journal.skip_done(source), chunk_size=chunk_size,
+                                              max_in_flight=max(2, 2 * capacity), retries=retries, num_lower=lower,
+                                              check_alive=server.check_alive)
+                summary = write_scores(chunks, writer, source=source, progress=progress,
+                                       give_up_after=max(3, 2 * capacity))
+            if summary.stopped is None:  # else the .part files and the journal stay, for --resume
+                writer.commit()
     return summary
