@@ -142,10 +142,6 @@ class Watcher:
             polls += 1
             self._stop.wait(self.period)
 
-    @property
-    def workers_cpu(self) -> float:
-        """User + system CPU seconds of the worker processes (Parsl's pool and workers), as last seen."""
-        return sum(self._cpu.get(pid, 0.) for pid in self._workers)
 
     def stop(self) -> None:
         self._stop.set()
@@ -201,7 +197,7 @@ def run_score(model: Path, smiles: Path, out: Path, *args: str) -> dict[str, flo
     return {'wall': wall, 'first': first[0] if first else float('nan'), 'steering_rss': watcher.steering_rss / 2**20,
             'workers_rss': watcher.workers_rss / 2**20, 'steering_busy': watcher.steering_cpu / wall,
             'steering_cpu': watcher.steering_cpu, 'all_cpu': max(watcher.all_cpu, watcher.steering_cpu),
-            'workers_cpu': watcher.workers_cpu}
+            'workers_cpu': max(watcher.all_cpu - watcher.steering_cpu, 0.)}
 
 
 def train(name: str, workdir: Path) -> Path:
@@ -300,7 +296,7 @@ def scale(knn: Path, sizes: list[int], chunk: int, workdir: Path) -> None:
     """Throughput, memory and steering share for each size, with 1 and 2 workers."""
     print('\n## Scale: examol score, KNN')
     print('| lines | workers | wall (s) | molecules/s | after the first chunk | steering peak RSS (MB) | '
-          'worker peak RSS (MB) | steering busy | worker CPU (µs/molecule) | load |')
+          'worker peak RSS (MB) | steering busy | CPU off the steering process (µs/molecule) | load |')
     print('|---|---|---|---|---|---|---|---|---|---|')
     rates, cpu = {}, {}
     for n in sizes:
@@ -313,8 +309,9 @@ def scale(knn: Path, sizes: list[int], chunk: int, workdir: Path) -> None:
                   f'{r["steering_rss"]:.0f} | {r["workers_rss"]:.0f} | {r["steering_busy"]:.0%} | '
                   f'{cpu[n, workers] * 1e6:.0f} | {os.getloadavg()[0]:.1f} |', flush=True)
     # The wall-time ratio is bounded by the cores the workers actually got on a shared machine; the ratio of
-    # worker CPU per molecule says whether a second worker adds work of its own (1.00: none)
-    print('\n| lines | 2 workers / 1 worker (throughput) | worker CPU per molecule, 2 / 1 | '
+    # CPU per molecule outside the steering process (Parsl and its workers) says whether a second worker adds
+    # work of its own (1.00: none)
+    print('\n| lines | 2 workers / 1 worker (throughput) | CPU off the steering process per molecule, 2 / 1 | '
           'rate / rate at smallest size (2 workers) |\n|---|---|---|---|')
     for n in sizes:
         print(f'| {n:,} | {rates[n, 2] / rates[n, 1]:.2f} | {cpu[n, 2] / cpu[n, 1]:.2f} | '
