@@ -95,7 +95,7 @@ def gpr_kernel() -> kernels.Kernel:
 
 
 def make_gpr_model(num_pcs: int | None = None, max_pcs: int = 30, k: int = 3, n_restarts: int = 1,
-                   n_jobs: int | None = None) -> Pipeline:
+                   n_jobs: int | None = -1) -> Pipeline:
     """Gaussian process regression on principal components of RDKit descriptors.
 
     The descriptors (:func:`~examol_rdkit.features.doan_2020_descriptors`, after Doan et al.
@@ -111,7 +111,10 @@ def make_gpr_model(num_pcs: int | None = None, max_pcs: int = 30, k: int = 3, n_
         max_pcs: Largest number of components tried when ``num_pcs`` is ``None``.
         k: Number of folds of the cross-validation; training then needs at least ``k`` records.
         n_restarts: Extra starts of the kernel optimiser from random hyperparameters.
-        n_jobs: Processes computing descriptors of large inputs (``None``: one; -1: every core).
+        n_jobs: Processes computing descriptors of inputs of more than 512 molecules (-1: every
+            core; ``None`` or 1: this process only). Descriptors are most of the cost of scoring
+            (about 1 ms per molecule), so by default they use every core, unlike the fingerprints
+            of :func:`make_knn_model`, which cost too little for extra processes to pay off.
     Returns:
         A pipeline taking SMILES strings: ``descriptors`` → ``pca`` → ``gpr``, or
         ``descriptors`` → ``search`` (a :class:`~sklearn.model_selection.GridSearchCV` over that
