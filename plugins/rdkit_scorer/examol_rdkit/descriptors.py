@@ -6,7 +6,7 @@ recomputes every atom's EState index (in a Python double loop), ``MolMR`` redoes
 typing of ``MolLogP``, and ``NumValenceElectrons``, ``NumRadicalElectrons``, ``Chi0`` and ``Chi1``
 each walk the atoms or bonds in Python. :func:`doan_2020_descriptors` computes those shared parts
 once per molecule and calls RDKit for the rest; its values equal those of the ``Descriptors``
-functions (the tests compare every column; the EState columns sum in another order, within 1e-12).
+functions (the tests compare every column).
 Runs wherever the featuriser runs: on a worker, or on the steering side as a ``pre_transform``.
 """
 from __future__ import annotations
@@ -131,7 +131,9 @@ def _shared_values(mol: Chem.Mol) -> tuple[float, ...]:
     """The :data:`_SHARED` columns, from one pass over the atoms and bonds.
 
     Each value is computed by the arithmetic of the RDKit function it replaces, in the same
-    order, except the EState indices, whose pairwise sum is done by numpy.
+    order, so that the values are identical: the EState indices sum each atom's perturbations
+    one after the other by atom index, as RDKit's double loop does (a pairwise sum differs in the
+    last bits, and that difference can vary with memory alignment, from one process to another).
     """
     table = Chem.GetPeriodicTable()
     n = mol.GetNumAtoms()
@@ -154,7 +156,7 @@ def _shared_values(mol: Chem.Mol) -> tuple[float, ...]:
     paths = Chem.GetDistanceMatrix(mol, useBO=False, useAtomWts=False) + 1
     with np.errstate(divide='ignore', invalid='ignore'):
         perturbation = np.where(paths < 1e6, (intrinsic[:, None] - intrinsic[None, :]) / (paths * paths), 0.)
-    estate = perturbation.sum(axis=1) + intrinsic
+    estate = np.cumsum(perturbation, axis=1)[:, -1] + intrinsic if n else intrinsic  # RDKit's order of summation
     magnitude = np.abs(estate)
     logp, mr = rdMolDescriptors.CalcCrippenDescriptors(mol)
     return (valence, radicals, chi0, chi1, estate.max(), estate.min(), magnitude.max(), magnitude.min(), logp, mr)

@@ -7,9 +7,13 @@ featurise on the steering side with ``RDKitScorer(pre_transform=model[0])`` and 
 """
 from __future__ import annotations
 
+import re
+import warnings
+
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.decomposition import PCA
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor, kernels
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
@@ -18,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from examol_rdkit.features import FingerprintTransformer
 from examol_rdkit.knn import TanimotoKNNRegressor
 
-__all__ = ['make_knn_model', 'make_gpr_model', 'gpr_kernel', 'BoundedPCA', 'COMPONENT_GRID']
+__all__ = ['make_knn_model', 'make_gpr_model', 'gpr_kernel', 'BoundedPCA', 'TermwiseGPR', 'COMPONENT_GRID']
 
 
 def make_knn_model(n_neighbors: int = 2, length: int = 256, radius: int = 4, n_jobs: int | None = None) -> Pipeline:
@@ -83,15 +87,46 @@ COMPONENT_GRID = (1, 2, 3, 4, 6, 8, 10, 12, 16, 20, 25, 30)
 def gpr_kernel() -> kernels.Kernel:
     """Kernel of :func:`make_gpr_model`: linear trend + Matern 5/2 + white noise.
 
-    Inputs are unit-scaled components and labels are normalised, so the bounds are in units of
-    order one. The linear term carries the trend that a Matern kernel alone can only imitate with
-    an ever larger amplitude and length scale (the optimiser then ran into the bounds and warned
-    on every fit); the Matern term models what is left and may vanish (amplitude down to 1e-5).
+    Inputs are unit-scaled components and labels are normalised, so values of order one are
+    typical. The linear term carries the trend that a Matern kernel alone can only imitate with
+    an ever larger amplitude and length scale; the Matern term models what is left. Each term may
+    switch off at its lower bound (:class:`TermwiseGPR`): an amplitude of 1e-8, a noise level of
+    1e-6 (noise-free labels such as MolLogP; lower floors made the optimiser's line search fail on
+    such labels), a Matern length scale of 1e-5 (below the distance between molecules the Matern
+    term is more noise). The bounds used to be tighter (length scale 0.1, amplitudes 1e-2 and
+    1e-5, Matern amplitude at most 100) and cut off optima the data asked for, in the selected
+    model too: the optimiser then stopped at them and scikit-learn warned on every fit.
     """
-    return (kernels.ConstantKernel(1.0, (1e-2, 1e4)) * kernels.DotProduct(sigma_0=0., sigma_0_bounds='fixed')
-            + kernels.ConstantKernel(1.0, (1e-5, 1e2)) * kernels.Matern(length_scale=1.0, length_scale_bounds=(1e-1, 1e3),
+    return (kernels.ConstantKernel(1.0, (1e-8, 1e5)) * kernels.DotProduct(sigma_0=0., sigma_0_bounds='fixed')
+            + kernels.ConstantKernel(1.0, (1e-8, 1e5)) * kernels.Matern(length_scale=1.0, length_scale_bounds=(1e-5, 1e3),
                                                                         nu=2.5)
             + kernels.WhiteKernel(noise_level=1e-2, noise_level_bounds=(1e-6, 1e1)))
+
+
+#: scikit-learn's notice that a hyperparameter ended at its lower bound.
+_AT_LOWER_BOUND = re.compile(r'The optimal value found for dimension \d+ of parameter \S+ is close to the specified lower '
+                             r'bound')
+
+
+class TermwiseGPR(GaussianProcessRegressor):
+    """scikit-learn's Gaussian process regressor, for kernels whose terms switch off at their lower bounds.
+
+    With :func:`gpr_kernel`, a hyperparameter at its lower bound is a result, not a failed fit:
+    the term is not needed (an amplitude), the labels are noise-free (the noise level) or the
+    Matern term models noise (its length scale). That happens in the cross-validation of
+    :func:`make_gpr_model` whenever a candidate number of components cannot use a term, and
+    scikit-learn's advice for it, to lower the bound, cannot help. Only that notice is left out;
+    every other warning of the fit (an upper bound reached, the optimiser failing) is passed on.
+    """
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> TermwiseGPR:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always')
+            super().fit(X, y)
+        for warning in caught:
+            if not (issubclass(warning.category, ConvergenceWarning) and _AT_LOWER_BOUND.match(str(warning.message))):
+                warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+        return self
 
 
 def make_gpr_model(num_pcs: int | None = None, max_pcs: int = 30, k: int = 3, n_restarts: int = 1,
@@ -122,8 +157,7 @@ def make_gpr_model(num_pcs: int | None = None, max_pcs: int = 30, k: int = 3, n_
     """
     regressor = Pipeline([
         ('pca', BoundedPCA(n_components=num_pcs, unit_scale=True)),
-        ('gpr', GaussianProcessRegressor(kernel=gpr_kernel(), normalize_y=True, n_restarts_optimizer=n_restarts,
-                                         random_state=1)),
+        ('gpr', TermwiseGPR(kernel=gpr_kernel(), normalize_y=True, n_restarts_optimizer=n_restarts, random_state=1)),
     ])
     descriptors = ('descriptors', FingerprintTransformer('descriptors', n_jobs=n_jobs))
     if num_pcs is not None:
