@@ -2,9 +2,9 @@
 
 Standardising the descriptors before PCA (the old default) gave the many near-constant fragment
 counts as much weight as the informative descriptors; on these molecules its held-out MAE for
-MolLogP was 0.29 from 100 training molecules, against about 0.08 now. Kernel bounds that cut off
-the optima the data asked for made every fit warn (a dozen ``ConvergenceWarning`` per fit). No
-timing is measured.
+MolLogP was 0.29 from 100 training molecules, against about 0.08 now. Kernel terms switching off
+at their lower bounds made every fit warn (a dozen ``ConvergenceWarning`` per fit). No timing is
+measured.
 """
 from __future__ import annotations
 
