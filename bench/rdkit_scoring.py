@@ -11,9 +11,17 @@ Each measurement runs in a fresh process, after a warm-up call on 10 molecules, 
 other, so that memory figures do not mix and only one heavy process runs at a time. Throughput on a shared machine varies with
 the load (printed); compare the two approaches within one run.
 
+With ``--gpr``, the default GPR instead (:func:`examol_rdkit.make_gpr_model`, trained on the
+molecules of ``--smiles`` with RDKit's MolLogP as label): end-to-end scoring of new molecules
+(``bench/model_quality.py``'s :func:`substituted_molecules`), records to scores, by the default
+model and by the same fitted model with its descriptors computed the plain way
+(:func:`examol_rdkit.descriptors.reference_descriptors`, one process: the code before the
+descriptors were shared and spread over cores), in alternating rounds (best and median rate of
+each), plus the time of each piece in one process.
+
 Usage::
 
-    python bench/rdkit_scoring.py [--smiles PATH] [--quick]
+    python bench/rdkit_scoring.py [--smiles PATH] [--quick] [--gpr]
 """
 from __future__ import annotations
 
@@ -34,10 +42,13 @@ from typing import Any
 import numpy as np
 import rdkit
 import sklearn
-from examol_rdkit import FingerprintTransformer, RDKitScorer, make_knn_model
+from examol_rdkit import FingerprintTransformer, RDKitScorer, make_gpr_model, make_knn_model
+from examol_rdkit.descriptors import doan_2020_descriptors, reference_descriptors
 from rdkit import Chem, DataStructs, rdBase
-from rdkit.Chem import rdMolDescriptors
+from rdkit.Chem import Crippen, rdMolDescriptors
 from sklearn.neighbors import KNeighborsRegressor
+
+from examol_core import MoleculeRecord
 
 ROOT = Path(__file__).resolve().parents[1]
 # The same 1,000 molecules as ../shared/data/redoxmers-search-space.smi, shipped with the core
@@ -152,17 +163,109 @@ def compare(model: Any, smiles: list[str], ours: np.ndarray, baseline: np.ndarra
     return 1 - len(differ) / len(smiles), len(differ), ties
 
 
+# The GPR
+
+def gpr_score(model: Any, records: list[MoleculeRecord]) -> np.ndarray:
+    """What a worker does with a scoring task: records in, scores out."""
+    scorer = RDKitScorer()
+    return scorer.score(scorer.prepare_message(model), scorer.transform_inputs(records))
+
+
+def gpr_variant(model: Any, descriptors: str, n_jobs: int | None) -> Any:
+    """The fitted model with its descriptors computed by ``descriptors`` in ``n_jobs`` processes."""
+    model = copy.deepcopy(model)
+    function = 'descriptors' if descriptors == 'shared' else reference_descriptors
+    return model.set_params(descriptors__function=function, descriptors__n_jobs=n_jobs)
+
+
+def gpr_pieces(model: Any, smiles: list[str]) -> dict[str, float]:
+    """Seconds of each piece of scoring, in one process."""
+    regressor = model[-1].best_estimator_
+    times, start = {}, time.perf_counter()
+    with rdBase.BlockLogs():
+        mols = [Chem.MolFromSmiles(s) for s in smiles]
+    times['parse SMILES'] = time.perf_counter() - start
+    start = time.perf_counter()
+    reference_descriptors(mols)
+    times['descriptors, plain'] = time.perf_counter() - start
+    with rdBase.BlockLogs():
+        mols = [Chem.MolFromSmiles(s) for s in smiles]  # fresh molecules: RDKit caches a few values on them
+    start = time.perf_counter()
+    features = doan_2020_descriptors(mols)
+    times['descriptors, shared'] = time.perf_counter() - start
+    start = time.perf_counter()
+    components = regressor[0].transform(features)
+    times['PCA'] = time.perf_counter() - start
+    start = time.perf_counter()
+    regressor[-1].predict(components)
+    times['GP mean'] = time.perf_counter() - start
+    start = time.perf_counter()
+    regressor[-1].predict(components, return_std=True)
+    times['GP mean and std'] = time.perf_counter() - start
+    return times
+
+
+def gpr_main(pool: list[str], quick: bool, rounds: int) -> int:
+    from model_quality import substituted_molecules  # a sibling script, needed only here
+
+    n_train, n_score = (300, 1_000) if quick else (len(pool), 5_000)
+    train = pool[:n_train]
+    with rdBase.BlockLogs():
+        y = np.array([Crippen.MolLogP(Chem.MolFromSmiles(s)) for s in train])
+    new = substituted_molecules(pool, n_score)
+    records = [MoleculeRecord.from_identifier(s) for s in new]
+    print(f'GPR scoring benchmark{" (--quick)" if quick else ""}: {os.cpu_count()} CPUs, Python '
+          f'{platform.python_version()}, rdkit {rdkit.__version__}, scikit-learn {sklearn.__version__}. '
+          f'Load average at start: {os.getloadavg()[0]:.1f}')
+    scorer = RDKitScorer()
+    start = time.perf_counter()
+    template = make_gpr_model()
+    model = scorer.update(template, scorer.retrain(scorer.prepare_message(template, training=True), train, y))
+    print(f'Default GPR trained on {n_train:,} molecules (MolLogP) in {time.perf_counter() - start:.0f} s; '
+          f'{model[-1].best_params_}. Scoring {len(records):,} new molecules, records to scores, each in a fresh '
+          f'process, {rounds} rounds:\n')
+    few = records[:10]
+    variants = {'plain descriptors, 1 process (before)': gpr_variant(model, 'plain', None),
+                'shared descriptors, 1 process': gpr_variant(model, 'shared', None),
+                'default: shared descriptors, every core': model}
+    rates = {label: [] for label in variants}
+    predictions = {}
+    for _ in range(rounds):  # alternate, so that a change of load hits every variant
+        for label, variant in variants.items():
+            seconds, _, predicted = measure(gpr_score, (variant, records), (variant, few), keep=True)
+            rates[label].append(len(records) / seconds)
+            predictions.setdefault(label, predicted)
+    before = 'plain descriptors, 1 process (before)'
+    header = (f'{"GPR scoring":<42} | {"best mol/s":>10} | {"median":>7} | best vs before | median vs before | '
+              'max |difference|')
+    print(header)
+    print('-' * len(header))
+    for label, values in rates.items():
+        best, median = max(values), float(np.median(values))
+        print(f'{label:<42} | {best:>10,.0f} | {median:>7,.0f} | {best / max(rates[before]):>13.2f}x | '
+              f'{median / np.median(rates[before]):>15.2f}x | {np.abs(predictions[label] - predictions[before]).max():.1e}')
+    print(f'\nPieces, one process, {len(new):,} molecules:')
+    for piece, seconds in measure(gpr_pieces, (model, new), (model, new[:10]), keep=True)[2].items():
+        print(f'  {piece:<22} {seconds:7.2f} s  ({len(new) / seconds:>9,.0f} /s)')
+    print(f'\nLoad average at end: {os.getloadavg()[0]:.1f}')
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--smiles', type=Path, default=DEFAULT_SMILES,
                         help=f'SMILES file, one molecule per line (default: {DEFAULT_SMILES})')
     parser.add_argument('--quick', action='store_true', help='small sizes (score 1,000 and 5,000 molecules): a smoke run of about 10 s')
+    parser.add_argument('--gpr', action='store_true', help='the default GPR instead of the KNN (see the module docstring)')
+    parser.add_argument('--rounds', type=int, help='--gpr: rounds of the scoring measurements (default 3; 1 quick)')
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         print(f'(ignoring arguments meant for other benchmarks: {" ".join(unknown)})')
     if not args.smiles.is_file():
         parser.error(f'no SMILES file at {args.smiles}; pass --smiles PATH')
     pool = [line.split()[0] for line in args.smiles.read_text().splitlines() if line.strip()]
+    if args.gpr:
+        return gpr_main(pool, args.quick, args.rounds or (1 if args.quick else 3))
 
     n_featurise, n_train, n_score = (2_000, 1_000, (1_000, 5_000)) if args.quick else (10_000, 1_000, (10_000, 100_000))
 

@@ -18,6 +18,7 @@ TRUSTED_TYPES: tuple[str, ...] = (
     'examol_rdkit.features.FingerprintTransformer',
     'examol_rdkit.knn.TanimotoKNNRegressor',
     'examol_rdkit.models.BoundedPCA',
+    'examol_rdkit.models.TermwiseGPR',
     'sklearn.gaussian_process.kernels.ConstantKernel',
     'sklearn.gaussian_process.kernels.DotProduct',
     'sklearn.gaussian_process.kernels.Matern',

@@ -26,12 +26,20 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from examol_core.errors import InvalidIdentifierError
 from examol_core.options import check_integer
+from examol_rdkit.descriptors import DESCRIPTOR_NAMES, doan_2020_descriptors
 
 __all__ = ['parse_smiles', 'morgan_fingerprints', 'doan_2020_descriptors', 'DESCRIPTOR_NAMES', 'FEATURE_FUNCTIONS',
            'FingerprintTransformer']
 
-#: Molecules per unit of work: bounds memory and sets the unit of parallel work.
+#: Largest unit of work (molecules): bounds memory and sets the unit of parallel work.
 CHUNK_SIZE = 4096
+
+#: Smallest unit of parallel work (molecules): below it, starting worker processes costs more than it saves.
+_MIN_PARALLEL_CHUNK = 512
+
+#: Units of work per worker when inputs are spread over workers: a worker slowed by another
+#: program on a shared machine takes fewer of them instead of holding up the call.
+_TASKS_PER_WORKER = 4
 
 #: Molecules held at once when a feature function takes a list of molecules (RDKit molecules are large).
 _BATCH = 256
@@ -128,76 +136,6 @@ def morgan_fingerprints(mols: Sequence[Chem.Mol], length: int = 256, radius: int
     return out
 
 
-# The descriptors of Doan et al. 2020 (https://doi.org/10.1021/acs.chemmater.0c00768), as RDKit names them.
-# Frozen here, rather than read from RDKit at run time, so that a new RDKit release does not change
-# the length of the vector under a trained model.
-_CONSTITUTIONAL = (
-    'MolWt', 'HeavyAtomMolWt', 'ExactMolWt', 'NumValenceElectrons', 'NumRadicalElectrons', 'HeavyAtomCount',
-    'NumHeteroatoms', 'NumRotatableBonds', 'RingCount', 'NumAromaticRings', 'NumAliphaticRings', 'NumSaturatedRings',
-    'NumAromaticCarbocycles', 'NumAromaticHeterocycles', 'NumAliphaticCarbocycles', 'NumAliphaticHeterocycles',
-    'NumSaturatedCarbocycles', 'NumSaturatedHeterocycles', 'FractionCSP3',
-    'MaxPartialCharge', 'MinPartialCharge', 'MaxAbsPartialCharge', 'MinAbsPartialCharge',
-    'MaxEStateIndex', 'MinEStateIndex', 'MaxAbsEStateIndex', 'MinAbsEStateIndex',
-)
-_TOPOLOGICAL = (
-    'BalabanJ', 'BertzCT', 'Chi0', 'Chi0n', 'Chi0v', 'Chi1', 'Chi1n', 'Chi1v', 'Chi2n', 'Chi2v', 'Chi3n', 'Chi3v',
-    'Chi4n', 'Chi4v', 'HallKierAlpha', 'Kappa1', 'Kappa2', 'Kappa3', 'TPSA', 'LabuteASA',
-)
-_CRIPPEN = ('MolLogP', 'MolMR')
-_LIPINSKI = ('NumHDonors', 'NumHAcceptors', 'NHOHCount', 'NOCount')
-_FRAGMENTS = (
-    'fr_Al_COO', 'fr_Al_OH', 'fr_Al_OH_noTert', 'fr_ArN', 'fr_Ar_COO', 'fr_Ar_N', 'fr_Ar_NH', 'fr_Ar_OH', 'fr_COO',
-    'fr_COO2', 'fr_C_O', 'fr_C_O_noCOO', 'fr_C_S', 'fr_HOCCN', 'fr_Imine', 'fr_NH0', 'fr_NH1', 'fr_NH2', 'fr_N_O',
-    'fr_Ndealkylation1', 'fr_Ndealkylation2', 'fr_Nhpyrrole', 'fr_SH', 'fr_aldehyde', 'fr_alkyl_carbamate',
-    'fr_alkyl_halide', 'fr_allylic_oxid', 'fr_amide', 'fr_amidine', 'fr_aniline', 'fr_aryl_methyl', 'fr_azide',
-    'fr_azo', 'fr_barbitur', 'fr_benzene', 'fr_benzodiazepine', 'fr_bicyclic', 'fr_diazo', 'fr_dihydropyridine',
-    'fr_epoxide', 'fr_ester', 'fr_ether', 'fr_furan', 'fr_guanido', 'fr_halogen', 'fr_hdrzine', 'fr_hdrzone',
-    'fr_imidazole', 'fr_imide', 'fr_isocyan', 'fr_isothiocyan', 'fr_ketone', 'fr_ketone_Topliss', 'fr_lactam',
-    'fr_lactone', 'fr_methoxy', 'fr_morpholine', 'fr_nitrile', 'fr_nitro', 'fr_nitro_arom', 'fr_nitro_arom_nonortho',
-    'fr_nitroso', 'fr_oxazole', 'fr_oxime', 'fr_para_hydroxylation', 'fr_phenol', 'fr_phenol_noOrthoHbond',
-    'fr_phos_acid', 'fr_phos_ester', 'fr_piperdine', 'fr_piperzine', 'fr_priamide', 'fr_prisulfonamd', 'fr_pyridine',
-    'fr_quatN', 'fr_sulfide', 'fr_sulfonamd', 'fr_sulfone', 'fr_term_acetylene', 'fr_tetrazole', 'fr_thiazole',
-    'fr_thiocyan', 'fr_thiophene', 'fr_unbrch_alkane', 'fr_urea',
-)
-
-#: Names of the columns of :func:`doan_2020_descriptors`, in order.
-DESCRIPTOR_NAMES: tuple[str, ...] = _CONSTITUTIONAL + _TOPOLOGICAL + _CRIPPEN + _LIPINSKI + _FRAGMENTS
-
-
-@functools.cache
-def _descriptor_functions() -> tuple[Callable[[Chem.Mol], float], ...]:
-    from rdkit.Chem import Descriptors  # slow to import (~0.2 s): only when descriptors are used
-
-    table = dict(Descriptors.descList)
-    missing = [name for name in DESCRIPTOR_NAMES if name not in table]
-    if missing:
-        raise ImportError(f'This RDKit ({rdBase.rdkitVersion}) lacks the descriptors {missing}; install rdkit>=2024.3')
-    return tuple(table[name] for name in DESCRIPTOR_NAMES)
-
-
-def doan_2020_descriptors(mols: Sequence[Chem.Mol]) -> np.ndarray:
-    """A broad RDKit descriptor vector: constitutional, topological, Crippen, Lipinski and fragment counts.
-
-    The set follows Doan et al. 2020 (redox-active molecules); :data:`DESCRIPTOR_NAMES` names the
-    columns. Values RDKit cannot compute for a molecule (e.g. Gasteiger charges of unusual
-    elements) are NaN or infinite there; they are set to 0 so that PCA and GPR can use the rest.
-
-    Returns:
-        ``(len(mols), len(DESCRIPTOR_NAMES))`` float64 array.
-    """
-    functions = _descriptor_functions()
-    out = np.zeros((len(mols), len(functions)))
-    with rdBase.BlockLogs():
-        for i, mol in enumerate(mols):
-            for j, func in enumerate(functions):
-                try:
-                    out[i, j] = func(mol)
-                except (ValueError, RuntimeError, ZeroDivisionError):  # RDKit gives up on a few exotic molecules
-                    out[i, j] = np.nan
-    out[~np.isfinite(out)] = 0.
-    return out
-
-
 #: Feature functions :class:`FingerprintTransformer` knows by name.
 FEATURE_FUNCTIONS: dict[str, Callable[..., np.ndarray]] = {
     'morgan': morgan_fingerprints,
@@ -274,9 +212,11 @@ class FingerprintTransformer(TransformerMixin, BaseEstimator):
             returning a 2-D array (it must be importable by name for the model to be saved).
         length: Number of bits of Morgan fingerprints (``'morgan'`` only).
         radius: Radius of Morgan fingerprints (``'morgan'`` only).
-        n_jobs: Processes used to parse and featurise inputs of more than one chunk
-            (:data:`CHUNK_SIZE` molecules); ``None`` or 1 runs in this process, -1 uses every core.
-            Workers are forked where possible. Parsing SMILES holds the GIL, so threads would not help.
+        n_jobs: Processes used to parse and featurise inputs of more than 512 molecules, each
+            taking a few of the equal parts the input is cut into (at most :data:`CHUNK_SIZE`
+            molecules each); ``None`` or 1 runs in this process, -1 uses every core. Workers are
+            forked where possible; a daemonic process (which may not start any) featurises alone.
+            Parsing SMILES holds the GIL, so threads would not help.
     """
 
     def __init__(self, function: str | Callable[..., np.ndarray] = 'morgan', length: int = 256, radius: int = 4,
@@ -328,6 +268,12 @@ class FingerprintTransformer(TransformerMixin, BaseEstimator):
         """
         return self._transform(X, offset=0)
 
+    def _workers(self) -> int:
+        """Worker processes to use: from ``n_jobs``, and 1 in a daemonic process, which may not start any."""
+        if multiprocessing.current_process().daemon:
+            return 1
+        return (os.cpu_count() or 1) if self.n_jobs == -1 else (self.n_jobs or 1)
+
     def _transform(self, X: Sequence[str], offset: int) -> np.ndarray:
         """:meth:`transform` for a slice of the caller's data starting at position ``offset``."""
         self.check_params()
@@ -338,10 +284,12 @@ class FingerprintTransformer(TransformerMixin, BaseEstimator):
                              'feature matrix? Then featurisation already happened: drop this step from the model')
         X = X if isinstance(X, (list, tuple, np.ndarray)) else list(X)
         n = len(X)
-        starts = range(0, n, CHUNK_SIZE)
-        tasks = [(self.function, self.length, self.radius, X[start:start + CHUNK_SIZE]) for start in starts]
-        n_jobs = (os.cpu_count() or 1) if self.n_jobs == -1 else (self.n_jobs or 1)
-        pool = _start_pool(min(n_jobs, len(tasks))) if n_jobs > 1 and len(tasks) > 1 else None
+        size, workers = CHUNK_SIZE, self._workers()
+        if workers > 1:  # inputs of a few chunks are spread over every worker, in several tasks each
+            size = min(CHUNK_SIZE, max(-(-n // (workers * _TASKS_PER_WORKER)), _MIN_PARALLEL_CHUNK))
+        starts = range(0, n, size)
+        tasks = [(self.function, self.length, self.radius, X[start:start + size]) for start in starts]
+        pool = _start_pool(min(workers, len(tasks))) if workers > 1 and len(tasks) > 1 else None
         try:
             results = pool.map(_featurise_task, tasks) if pool is not None else map(_featurise_task, tasks)
             out = None
