@@ -12,6 +12,14 @@ import os
 from contextlib import AbstractContextManager
 
 
+def usable_cores() -> int:
+    """Cores this process may run on: its CPU affinity (what Slurm or a Parsl worker grants), not the node's count."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # platforms without affinity (macOS)
+        return os.cpu_count() or 1
+
+
 @functools.cache
 def _controller():
     from threadpoolctl import ThreadpoolController  # scans loaded libraries once (~10 ms)
@@ -20,6 +28,6 @@ def _controller():
 
 
 def blas_threads(n_jobs: int | None) -> AbstractContextManager:
-    """Context limiting BLAS to ``n_jobs`` threads (``None``: 1; -1: every core)."""
-    threads = (os.cpu_count() or 1) if n_jobs == -1 else max(1, n_jobs or 1)
+    """Context limiting BLAS to ``n_jobs`` threads (``None``: 1; -1: every core this process may use)."""
+    threads = usable_cores() if n_jobs == -1 else max(1, n_jobs or 1)
     return _controller().limit(limits=threads, user_api='blas')

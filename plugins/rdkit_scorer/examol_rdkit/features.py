@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import multiprocessing
-import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -26,6 +25,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from examol_core.errors import InvalidIdentifierError
 from examol_core.options import check_integer
+from examol_rdkit._threads import usable_cores
 from examol_rdkit.descriptors import DESCRIPTOR_NAMES, doan_2020_descriptors
 
 __all__ = ['parse_smiles', 'morgan_fingerprints', 'doan_2020_descriptors', 'DESCRIPTOR_NAMES', 'FEATURE_FUNCTIONS',
@@ -272,7 +272,7 @@ class FingerprintTransformer(TransformerMixin, BaseEstimator):
         """Worker processes to use: from ``n_jobs``, and 1 in a daemonic process, which may not start any."""
         if multiprocessing.current_process().daemon:
             return 1
-        return (os.cpu_count() or 1) if self.n_jobs == -1 else (self.n_jobs or 1)
+        return usable_cores() if self.n_jobs == -1 else (self.n_jobs or 1)
 
     def _transform(self, X: Sequence[str], offset: int) -> np.ndarray:
         """:meth:`transform` for a slice of the caller's data starting at position ``offset``."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import pickle
 
 import numpy as np
@@ -138,3 +139,16 @@ def test_transformer_rejects_wrong_shapes():
         FingerprintTransformer().transform('CCO')
     with pytest.raises(ValueError, match='drop this step'):
         FingerprintTransformer().transform(np.zeros((3, 256)))
+
+
+@pytest.mark.skipif(not hasattr(os, 'sched_setaffinity') or len(os.sched_getaffinity(0)) < 2,
+                    reason='needs CPU affinity and two cores')
+def test_every_core_means_the_cores_this_process_may_use():
+    """Under Slurm (or a pinned Parsl worker) a process may use fewer cores than the node has: n_jobs=-1 follows that."""
+    before = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, {min(before)})
+        assert FingerprintTransformer('descriptors', n_jobs=-1)._workers() == 1
+    finally:
+        os.sched_setaffinity(0, before)
+    assert FingerprintTransformer('descriptors', n_jobs=-1)._workers() == len(before)
