@@ -217,8 +217,10 @@ def in_process_rate(model: Path, smiles: Path, n: int, chunk_size: int) -> float
     only the SMILES (no InChI, no InChIKey), then ``score``; an ensemble is timed on its first member.
     """
     code = f'''
-import itertools, time
+import itertools, os, time
 from types import SimpleNamespace
+if hasattr(os, 'sched_setaffinity'):  # one core, even for a model set to use every core (n_jobs=-1)
+    os.sched_setaffinity(0, {{min(os.sched_getaffinity(0))}})
 from examol_core.modelfile import load_model_file
 saved = load_model_file({str(model)!r})
 lines = [line.split()[0] for line in itertools.islice(open({str(smiles)!r}), {n})]
