@@ -213,12 +213,11 @@ def train(name: str, workdir: Path) -> Path:
 def in_process_rate(model: Path, smiles: Path, n: int, chunk_size: int) -> float:
     """Molecules/s of the scorer alone on one core in a fresh process: SMILES in, scores out, after a warm-up.
 
-    The scorer gets the cheapest inputs it accepts: ``transform_inputs`` of stand-ins that carry
-    only the SMILES (no InChI, no InChIKey), then ``score``; an ensemble is timed on its first member.
+    The scorer gets the cheapest inputs it offers, ``transform_smiles`` (what the command's workers
+    call), then ``score``; an ensemble is timed on its first member.
     """
     code = f'''
 import itertools, os, time
-from types import SimpleNamespace
 if hasattr(os, 'sched_setaffinity'):  # one core, even for a model set to use every core (n_jobs=-1)
     os.sched_setaffinity(0, {{min(os.sched_getaffinity(0))}})
 from examol_core.modelfile import load_model_file
@@ -226,9 +225,8 @@ saved = load_model_file({str(model)!r})
 lines = [line.split()[0] for line in itertools.islice(open({str(smiles)!r}), {n})]
 scorer = saved.scorer
 msg = scorer.prepare_message(saved.members[0] if saved.is_ensemble else saved.model)
-def score(chunk):  # stand-ins carrying only the SMILES: the cheapest inputs the scorer accepts
-    return scorer.score(msg, scorer.transform_inputs([SimpleNamespace(identifier=SimpleNamespace(smiles=s))
-                                                      for s in chunk]))
+def score(chunk):
+    return scorer.score(msg, scorer.transform_smiles(chunk))
 score(lines[:10])
 start = time.perf_counter()
 for i in range(0, len(lines), {chunk_size}):
