@@ -101,12 +101,15 @@ def _architecture_key(config: str, label_columns: int, sum_outputs: bool) -> tup
 
 
 @contextmanager
-def training_steps(config: str, label_columns: int, sum_outputs: bool) -> Iterator[TrainingSteps]:
+def training_steps(config: str, label_columns: int, sum_outputs: bool,
+                   model: tf.keras.Model | None = None) -> Iterator[TrainingSteps]:
     """Training steps for a network of architecture ``config`` (its ``to_json()``), reused when possible.
 
     The caller sets the starting weights with :meth:`TrainingSteps.reset`; the weights the entry
     held before are those of an earlier retrain. The entry returns to the cache when the block
-    ends, unless it ended with an error.
+    ends, unless it ended with an error. When nothing can be reused, new steps train ``model``
+    (a network of that architecture the caller no longer needs) if given: building a network
+    takes about a second, a large part of a fresh worker's first short retrain.
     """
     from examol_nfp.message import model_from_arrays
 
@@ -117,7 +120,7 @@ def training_steps(config: str, label_columns: int, sum_outputs: bool) -> Iterat
         if pool is not None and not pool:
             del _idle[key]
     if steps is None:
-        steps = TrainingSteps(model_from_arrays(config), label_columns, sum_outputs)
+        steps = TrainingSteps(model_from_arrays(config) if model is None else model, label_columns, sum_outputs)
     yield steps
     with _idle_lock:
         _idle.setdefault(key, []).append(steps)
