@@ -242,7 +242,7 @@ class NFPScorer(MultiFidelityScorer):
 
         from examol_nfp.message import model_from_arrays
         from examol_nfp.model import output_count
-        from examol_nfp.steps import training_steps
+        from examol_nfp.steps import training_steps, unoptimised_graphs
         from examol_nfp.training import initialise_scales, train
 
         if isinstance(model_msg, str):
@@ -268,8 +268,9 @@ class NFPScorer(MultiFidelityScorer):
         # steps around that network
         with training_steps(config, labels.shape[1], sum_outputs, model) as steps:
             steps.reset(None if steps.model is model else model.get_weights())
-            history = train(steps, packed, labels, num_epochs=num_epochs, batch_size=batch_size,
-                            validation_split=validation_split, learning_rate=learning_rate, patience=patience,
-                            timeout=timeout, verbose=verbose, sum_outputs=sum_outputs)
+            with unoptimised_graphs():
+                history = train(steps, packed, labels, num_epochs=num_epochs, batch_size=batch_size,
+                                validation_split=validation_split, learning_rate=learning_rate, patience=patience,
+                                timeout=timeout, verbose=verbose, sum_outputs=sum_outputs)
             weights = [np.array(w) for w in steps.model.get_weights()]
         return weights, history

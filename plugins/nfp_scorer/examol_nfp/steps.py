@@ -10,6 +10,7 @@ between concurrent retrains.
 """
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import threading
@@ -24,7 +25,8 @@ examol_nfp.require_legacy_keras()
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-__all__ = ['BATCH_SIGNATURE', 'TrainingSteps', 'training_steps', 'squared_errors', 'TRAINER_CACHE_SIZE']
+__all__ = ['BATCH_SIGNATURE', 'TrainingSteps', 'training_steps', 'squared_errors', 'TRAINER_CACHE_SIZE',
+           'unoptimised_graphs']
 
 BATCH_SIGNATURE = {
     'atom': tf.TensorSpec((None, None), tf.int32, name='atom'),
@@ -80,9 +82,12 @@ class TrainingSteps:
         spec = [BATCH_SIGNATURE, tf.TensorSpec((None, label_columns), tf.float32)]
         # Partials, not closures: TensorFlow counts traces per code object and would warn about
         # "excessive retracing" once a worker has built a few of these
+        # No AutoGraph: the steps and nfp's layers have no data-dependent Python control flow, and
+        # converting every layer's code took about a tenth of the tracing time
         self.train_step = tf.function(functools.partial(_train_step, model, self.optimizer, sum_outputs),
-                                      input_signature=spec)
-        self.eval_step = tf.function(functools.partial(_eval_step, model, sum_outputs), input_signature=spec)
+                                      input_signature=spec, autograph=False)
+        self.eval_step = tf.function(functools.partial(_eval_step, model, sum_outputs), input_signature=spec,
+                                     autograph=False)
 
     def reset(self, weights: list[np.ndarray] | None = None) -> None:
         """Start again from ``weights`` (``None``: keep the network's) with a fresh optimiser state."""
@@ -90,6 +95,32 @@ class TrainingSteps:
             self.model.set_weights(weights)
         for variable in self.optimizer.variables:
             variable.assign(tf.zeros_like(variable))
+
+
+@contextmanager
+def unoptimised_graphs() -> Iterator[None]:
+    """Run compiled functions called in this block, on this thread, without Grappler's graph rewrites.
+
+    Grappler optimises a function's graph on its first call: for the training step that took 1.5-2 s
+    of a 2-epoch retrain on 1,000 molecules (loaded 2-core machine) and made no measurable
+    difference to the time per step afterwards. TensorFlow has no public per-function switch; the
+    thread's function-call options are what ``tf.config.optimizer.set_experimental_options`` would
+    change for the whole process, so only this thread's are changed, and restored on exit. Calls
+    made under the same options reuse the same instantiation, so later retrains pay nothing again.
+    """
+    from tensorflow.python.eager import context
+
+    ctx = context.context()
+    saved = ctx.function_call_options
+    options = copy.copy(saved)
+    config = tf.compat.v1.ConfigProto.FromString(saved.config_proto_serialized)
+    config.graph_options.rewrite_options.disable_meta_optimizer = True
+    options.config_proto_serialized = config
+    ctx.function_call_options = options
+    try:
+        yield
+    finally:
+        ctx.function_call_options = saved
 
 
 _idle: OrderedDict[tuple[str, int, bool], list[TrainingSteps]] = OrderedDict()
