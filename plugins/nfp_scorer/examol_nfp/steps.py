@@ -25,8 +25,10 @@ examol_nfp.require_legacy_keras()
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from examol_nfp.data import PackedGraphs, size_sorted_order  # noqa: E402
+
 __all__ = ['BATCH_SIGNATURE', 'TrainingSteps', 'training_steps', 'squared_errors', 'TRAINER_CACHE_SIZE',
-           'unoptimised_graphs']
+           'unoptimised_graphs', 'EAGER_EVALUATIONS']
 
 BATCH_SIGNATURE = {
     'atom': tf.TensorSpec((None, None), tf.int32, name='atom'),
@@ -34,6 +36,14 @@ BATCH_SIGNATURE = {
     'connectivity': tf.TensorSpec((None, None, 2), tf.int32, name='connectivity'),
 }
 """Shapes of a padded batch: traced once, whatever the batch and padding sizes."""
+
+EAGER_EVALUATIONS = 4
+"""Validation passes each :class:`TrainingSteps` runs eagerly, in batches of up to
+:data:`EAGER_BATCH` molecules, before tracing its evaluation step. Tracing it and its first call
+cost about as much as eight eager passes over 100 molecules; a short retrain makes only a few."""
+
+EAGER_BATCH = 1024
+"""Molecules per eagerly evaluated batch: few, large batches keep the per-call overhead low."""
 
 TRAINER_CACHE_SIZE = 2
 """Idle :class:`TrainingSteps` kept per process (each holds a network and its traced steps)."""
@@ -75,6 +85,8 @@ class TrainingSteps:
 
     def __init__(self, model: tf.keras.Model, label_columns: int, sum_outputs: bool):
         self.model = model
+        self.sum_outputs = sum_outputs
+        self.evaluations = 0
         self.optimizer = tf.keras.optimizers.Adam(1e-3)
         # Create the optimiser's variables now: a tf.function that creates variables on its first
         # call is traced twice, and tracing is the slowest part of a short retrain
@@ -88,6 +100,23 @@ class TrainingSteps:
                                       input_signature=spec, autograph=False)
         self.eval_step = tf.function(functools.partial(_eval_step, model, sum_outputs), input_signature=spec,
                                      autograph=False)
+
+    def evaluate(self, packed: PackedGraphs, labels: np.ndarray, batch_size: int) -> np.ndarray:
+        """Sum of squared errors and count of known labels over ``packed``, as a ``(2,)`` array.
+
+        The first :data:`EAGER_EVALUATIONS` passes of these steps run eagerly, later ones in the
+        traced evaluation step with batches of ``batch_size`` molecules.
+        """
+        eager = self.evaluations < EAGER_EVALUATIONS
+        self.evaluations += 1
+        step = functools.partial(_eval_step, self.model, self.sum_outputs) if eager else self.eval_step
+        size = EAGER_BATCH if eager else batch_size
+        order = size_sorted_order(packed.n_atoms, packed.n_bonds)
+        totals = np.zeros(2)
+        for start in range(0, len(order), size):
+            indices = order[start:start + size]
+            totals += np.asarray(step(packed.batch(indices), labels[indices]), dtype=float)
+        return totals
 
     def reset(self, weights: list[np.ndarray] | None = None) -> None:
         """Start again from ``weights`` (``None``: keep the network's) with a fresh optimiser state."""
