@@ -242,7 +242,7 @@ class NFPScorer(MultiFidelityScorer):
 
         from examol_nfp.message import model_from_arrays
         from examol_nfp.model import output_count
-        from examol_nfp.steps import training_steps
+        from examol_nfp.steps import training_steps, unoptimised_graphs
         from examol_nfp.training import initialise_scales, train
 
         if isinstance(model_msg, str):
@@ -263,12 +263,14 @@ class NFPScorer(MultiFidelityScorer):
         if from_scratch:
             initialise_scales(model, labels if not sum_outputs else
                               np.column_stack([outputs, np.zeros((len(outputs), count - 1))]))
-        # The network built above only supplies starting weights: training runs in steps this worker
-        # may already have compiled for the same architecture in an earlier retrain
-        with training_steps(config, labels.shape[1], sum_outputs) as steps:
-            steps.reset(model.get_weights())
-            history = train(steps, packed, labels, num_epochs=num_epochs, batch_size=batch_size,
-                            validation_split=validation_split, learning_rate=learning_rate, patience=patience,
-                            timeout=timeout, verbose=verbose, sum_outputs=sum_outputs)
+        # The network built above supplies the starting weights: training runs in steps this worker
+        # may already have compiled for the same architecture in an earlier retrain, or else in new
+        # steps around that network
+        with training_steps(config, labels.shape[1], sum_outputs, model) as steps:
+            steps.reset(None if steps.model is model else model.get_weights())
+            with unoptimised_graphs():
+                history = train(steps, packed, labels, num_epochs=num_epochs, batch_size=batch_size,
+                                validation_split=validation_split, learning_rate=learning_rate, patience=patience,
+                                timeout=timeout, verbose=verbose, sum_outputs=sum_outputs)
             weights = [np.array(w) for w in steps.model.get_weights()]
         return weights, history

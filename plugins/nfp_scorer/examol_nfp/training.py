@@ -186,17 +186,14 @@ def train(model: tf.keras.Model | TrainingSteps, packed: PackedGraphs, labels: n
     else:
         train_idx, val_idx = np.sort(order[num_val:]), np.sort(order[:num_val])
     train_set, train_labels = packed.subset(train_idx), labels[train_idx]
-    val_batches = []
-    if len(val_idx):
+    val_batches = len(val_idx) > 0
+    if val_batches:
         val_set, val_labels = packed.subset(val_idx), labels[val_idx]
-        val_order = size_sorted_order(val_set.n_atoms, val_set.n_bonds)
-        val_batches = [(val_set.batch(i), val_labels[i])
-                       for i in (val_order[j:j + batch_size] for j in range(0, len(val_order), batch_size))]
     monitor = 'val_loss' if val_batches else 'loss'
 
     steps = model if isinstance(model, TrainingSteps) else TrainingSteps(model, labels.shape[1], sum_outputs)
     steps.reset()  # a fresh optimiser state, whatever an earlier retrain left in reused steps
-    model, optimizer, train_step, eval_step = steps.model, steps.optimizer, steps.train_step, steps.eval_step
+    model, optimizer, train_step = steps.model, steps.optimizer, steps.train_step
 
     schedule = cosine_schedule(learning_rate, num_epochs)
     best = BestEpoch(patience)
@@ -226,7 +223,7 @@ def train(model: tf.keras.Model | TrainingSteps, packed: PackedGraphs, labels: n
         epoch_loss = sse_total / max(count_total, 1.)
         history['loss'].append(epoch_loss)
         if val_batches:
-            totals = np.sum([eval_step(b, y).numpy() for b, y in val_batches], axis=0, dtype=float)
+            totals = steps.evaluate(val_set, val_labels, batch_size)
             history['val_loss'].append(totals[0] / max(totals[1], 1.))
         history['lr'].append(lr)
         history['epoch_time'].append(time.perf_counter() - start)
