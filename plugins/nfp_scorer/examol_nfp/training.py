@@ -186,10 +186,10 @@ def train(model: tf.keras.Model | TrainingSteps, packed: PackedGraphs, labels: n
     else:
         train_idx, val_idx = np.sort(order[num_val:]), np.sort(order[:num_val])
     train_set, train_labels = packed.subset(train_idx), labels[train_idx]
-    val_batches = len(val_idx) > 0
-    if val_batches:
+    validating = len(val_idx) > 0
+    if validating:
         val_set, val_labels = packed.subset(val_idx), labels[val_idx]
-    monitor = 'val_loss' if val_batches else 'loss'
+    monitor = 'val_loss' if validating else 'loss'
 
     steps = model if isinstance(model, TrainingSteps) else TrainingSteps(model, labels.shape[1], sum_outputs)
     steps.reset()  # a fresh optimiser state, whatever an earlier retrain left in reused steps
@@ -197,7 +197,7 @@ def train(model: tf.keras.Model | TrainingSteps, packed: PackedGraphs, labels: n
 
     schedule = cosine_schedule(learning_rate, num_epochs)
     best = BestEpoch(patience)
-    history: dict[str, list[float]] = {'loss': [], **({'val_loss': []} if val_batches else {}), 'lr': [],
+    history: dict[str, list[float]] = {'loss': [], **({'val_loss': []} if validating else {}), 'lr': [],
                                        'epoch_time': [], 'epoch_cpu_time': []}
     deadline = time.perf_counter() + (math.inf if timeout is None else timeout)
     timed_out = diverged = False
@@ -222,7 +222,7 @@ def train(model: tf.keras.Model | TrainingSteps, packed: PackedGraphs, labels: n
                 break
         epoch_loss = sse_total / max(count_total, 1.)
         history['loss'].append(epoch_loss)
-        if val_batches:
+        if validating:
             totals = steps.evaluate(val_set, val_labels, batch_size)
             history['val_loss'].append(totals[0] / max(totals[1], 1.))
         history['lr'].append(lr)
@@ -231,7 +231,7 @@ def train(model: tf.keras.Model | TrainingSteps, packed: PackedGraphs, labels: n
         if verbose:
             shown = ', '.join(f'{key}={values[-1]:.4g}' for key, values in history.items())
             print(f'Epoch {epoch + 1}/{num_epochs}: {shown}', flush=True)
-        if val_batches:
+        if validating:
             stop = best.update(epoch, history['val_loss'][-1], model.get_weights)
         else:  # the training loss only decides when to stop; keep the latest finite weights
             stop = best.update(epoch, epoch_loss, lambda: None)
@@ -242,7 +242,7 @@ def train(model: tf.keras.Model | TrainingSteps, packed: PackedGraphs, labels: n
         if stop or timed_out or diverged:
             break
 
-    if val_batches and best.weights is not None:
+    if validating and best.weights is not None:
         kept = (best.epoch, best.weights)
     if kept is None:
         raise TrainingDivergedError(f'Training diverged: the {monitor} was never finite (learning_rate={learning_rate}, '
