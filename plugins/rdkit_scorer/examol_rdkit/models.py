@@ -121,8 +121,9 @@ class TermwiseGPR(GaussianProcessRegressor):
     :func:`make_gpr_model` whenever a candidate number of components cannot use a term, and
     scikit-learn's advice for it, to lower the bound, cannot help. The same holds for an upper
     bound that is a deliberate cap (``capped``, such as :data:`MATERN_AMPLITUDE`): raising it is
-    the advice, and it was measured to predict worse. Only those notices are left out; every other
-    warning of the fit (any other upper bound reached, the optimiser failing) is passed on.
+    the advice, and it was measured to predict worse. Only those notices are left out, and those of
+    optimiser runs whose result is not kept; every other warning of the fit (any other upper bound
+    reached, the kept run failing) is passed on.
 
     Args:
         capped: Names of the kernel hyperparameters (as in ``kernel.get_params()``) whose upper
@@ -142,11 +143,29 @@ class TermwiseGPR(GaussianProcessRegressor):
         match = _AT_BOUND.match(message)
         return match is not None and (match['side'] == 'lower' or match['name'] in tuple(self.capped))
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> TermwiseGPR:
+    def _constrained_optimization(self, obj_func: Any, initial_theta: np.ndarray, bounds: np.ndarray):
+        """One run of the optimiser; what it warns is kept with its result (see :meth:`fit`)."""
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter('always')
-            super().fit(X, y)
-        for warning in caught:
+            theta, value = super()._constrained_optimization(obj_func, initial_theta, bounds)
+        self._runs.append((value, caught))
+        return theta, value
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> TermwiseGPR:
+        """Fit as scikit-learn does, passing on only the warnings that concern the result.
+
+        A restart of the optimiser that stops early (L-BFGS-B's line search failing) warns only if
+        its hyperparameters are the ones kept: another run reached a better likelihood otherwise.
+        """
+        self._runs: list[tuple[float, list]] = []
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter('always')
+                super().fit(X, y)
+            kept = min(self._runs, key=lambda run: run[0])[1] if self._runs else []
+        finally:
+            del self._runs  # not part of the fitted model
+        for warning in [*kept, *caught]:
             if not (issubclass(warning.category, ConvergenceWarning) and self._expected(str(warning.message))):
                 warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
         return self
