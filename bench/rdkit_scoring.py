@@ -37,7 +37,7 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import rdkit
@@ -115,38 +115,49 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this process and of its children that have ended (such as a pool of featurising workers)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
 def _child(conn, func: Callable, args: tuple, warmup: tuple, keep: bool) -> None:
     try:
         func(*warmup)  # first-call costs (BLAS buffers, fingerprint generator) are not throughput
         with open('/proc/self/clear_refs', 'w') as fp:
             fp.write('5')  # reset the peak-RSS mark
         start_rss = _rss_mb()
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), _cpu_seconds()
         result = func(*args)
-        seconds = time.perf_counter() - start
-        conn.send((seconds, _peak_mb() - start_rss, result if keep else None, None))
+        seconds, cpu = time.perf_counter() - start, _cpu_seconds() - start_cpu
+        conn.send((Measurement(seconds, _peak_mb() - start_rss, result if keep else None, cpu), None))
     except BaseException as exc:  # report, do not hang the parent
-        conn.send((0., 0., None, f'{type(exc).__name__}: {exc}'))
+        conn.send((None, f'{type(exc).__name__}: {exc}'))
     finally:
         conn.close()
 
 
-def measure(func: Callable, args: tuple, warmup: tuple, keep: bool = False) -> tuple[float, float, Any]:
-    """Run ``func(*args)`` in a fresh process after ``func(*warmup)``.
+class Measurement(NamedTuple):
+    """One call measured in a fresh process."""
 
-    Returns:
-        Seconds, peak memory added by the call (MB) and, if ``keep``, its result.
-    """
+    seconds: float
+    peak_mb: float  # peak memory added by the call
+    result: Any  # the call's result if kept
+    cpu_seconds: float  # CPU time of the call, its worker processes included: what the call costs on a busy machine
+
+
+def measure(func: Callable, args: tuple, warmup: tuple, keep: bool = False) -> Measurement:
+    """Run ``func(*args)`` in a fresh process after ``func(*warmup)``; keep its result if ``keep``."""
     ctx = multiprocessing.get_context('spawn')  # a forked child would pay for copying the parent's pages
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(child, func, args, warmup, keep))
     proc.start()
     child.close()
-    seconds, peak, result, error = parent.recv()
+    measurement, error = parent.recv()
     proc.join()
     if error:
         raise RuntimeError(f'{func.__name__} failed: {error}')
-    return seconds, peak, result
+    return measurement
 
 
 def compare(model: Any, smiles: list[str], ours: np.ndarray, baseline: np.ndarray) -> tuple[float, int, int]:
@@ -229,23 +240,30 @@ def gpr_main(pool: list[str], quick: bool, rounds: int) -> int:
                 'shared descriptors, 1 process': gpr_variant(model, 'shared', None),
                 'default: shared descriptors, every core': model}
     rates = {label: [] for label in variants}
+    cpu = {label: [] for label in variants}
     predictions = {}
     for _ in range(rounds):  # alternate, so that a change of load hits every variant
         for label, variant in variants.items():
-            seconds, _, predicted = measure(gpr_score, (variant, records), (variant, few), keep=True)
-            rates[label].append(len(records) / seconds)
-            predictions.setdefault(label, predicted)
+            run = measure(gpr_score, (variant, records), (variant, few), keep=True)
+            rates[label].append(len(records) / run.seconds)
+            cpu[label].append(run.cpu_seconds / len(records) * 1e3)
+            predictions.setdefault(label, run.result)
     before = 'plain descriptors, 1 process (before)'
     header = (f'{"GPR scoring":<42} | {"best mol/s":>10} | {"median":>7} | best vs before | median vs before | '
-              'max |difference|')
+              'CPU ms/mol | max |difference|')
     print(header)
     print('-' * len(header))
     for label, values in rates.items():
         best, median = max(values), float(np.median(values))
         print(f'{label:<42} | {best:>10,.0f} | {median:>7,.0f} | {best / max(rates[before]):>13.2f}x | '
-              f'{median / np.median(rates[before]):>15.2f}x | {np.abs(predictions[label] - predictions[before]).max():.1e}')
+              f'{median / np.median(rates[before]):>15.2f}x | {np.median(cpu[label]):>10.2f} | '
+              f'{np.abs(predictions[label] - predictions[before]).max():.1e}')
+    print(f'\nCPU ms/mol: median CPU time per molecule of the scoring call, its worker processes included. A rate '
+          f'the load cannot lower: {len(os.sched_getaffinity(0))} free cores would score at most '
+          f'{len(os.sched_getaffinity(0)) * 1e3 / np.median(cpu["default: shared descriptors, every core"]):,.0f} '
+          'mol/s with the default.')
     print(f'\nPieces, one process, {len(new):,} molecules:')
-    for piece, seconds in measure(gpr_pieces, (model, new), (model, new[:10]), keep=True)[2].items():
+    for piece, seconds in measure(gpr_pieces, (model, new), (model, new[:10]), keep=True).result.items():
         print(f'  {piece:<22} {seconds:7.2f} s  ({len(new) / seconds:>9,.0f} /s)')
     print(f'\nLoad average at end: {os.getloadavg()[0]:.1f}')
     return 0
@@ -297,11 +315,11 @@ def main(argv: list[str] | None = None) -> int:
     ]:
         keep = label.startswith('score') and n == n_score[0]
         ours_warmup = warmup or (ours[1], few)
-        t_ours, m_ours, p_ours = measure(ours[0], ours[1:], ours_warmup, keep=keep)
+        t_ours, m_ours, p_ours, _ = measure(ours[0], ours[1:], ours_warmup, keep=keep)
         if base is None:  # a variant of ours: compare with the straightforward figures of the row above
             rows.append((label, n, n / t_ours, m_ours, rows[-1][4], rows[-1][5]))
             continue
-        t_base, m_base, p_base = measure(base[0], base[1:], warmup or (base[1], few), keep=keep)
+        t_base, m_base, p_base, _ = measure(base[0], base[1:], warmup or (base[1], few), keep=keep)
         rows.append((label, n, n / t_ours, m_ours, n / t_base, m_base))
         if keep:
             agreement = compare(ours_model, repeat(n), p_ours, p_base)

@@ -12,6 +12,7 @@ Runs wherever the featuriser runs: on a worker, or on the steering side as a ``p
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -127,6 +128,22 @@ def _principal_quantum_number(atomic_number: int) -> int:
     return 7
 
 
+@functools.cache
+def _element(atomic_number: int) -> tuple[int, float]:
+    """Outer electrons of an element, and the EState factor ``4 / n²`` of its principal quantum number ``n``."""
+    quantum = _principal_quantum_number(atomic_number)
+    return Chem.GetPeriodicTable().GetNOuterElecs(atomic_number), 4. / (quantum * quantum)
+
+
+def _inverse_root_sum(values: Sequence[int]) -> float:
+    """``sum(1 / sqrt(v))`` over the non-zero values, added one after the other as RDKit's Chi0 and Chi1 do."""
+    total = 0.
+    for value in values:
+        if value:
+            total += math.sqrt(1. / value)
+    return total
+
+
 def _shared_values(mol: Chem.Mol) -> tuple[float, ...]:
     """The :data:`_SHARED` columns, from one pass over the atoms and bonds.
 
@@ -134,24 +151,24 @@ def _shared_values(mol: Chem.Mol) -> tuple[float, ...]:
     order, so that the values are identical: the EState indices sum each atom's perturbations
     one after the other by atom index, as RDKit's double loop does (a pairwise sum differs in the
     last bits, and that difference can vary with memory alignment, from one process to another).
+    Atoms and bonds are fetched by index: iterating ``mol.GetAtoms()`` costs more than the work.
     """
-    table = Chem.GetPeriodicTable()
     n = mol.GetNumAtoms()
     degrees = [0] * n
     intrinsic = np.zeros(n)  # EState intrinsic state of each atom
     valence = radicals = 0
-    for i, atom in enumerate(mol.GetAtoms()):
-        number, hydrogens, degree = atom.GetAtomicNum(), atom.GetTotalNumHs(), atom.GetDegree()
-        outer = table.GetNOuterElecs(number)
+    for i in range(n):
+        atom = mol.GetAtomWithIdx(i)
+        hydrogens, degree = atom.GetTotalNumHs(), atom.GetDegree()
+        outer, factor = _element(atom.GetAtomicNum())
         valence += outer - atom.GetFormalCharge() + hydrogens
         radicals += atom.GetNumRadicalElectrons()
         degrees[i] = degree
         if degree > 0:
-            quantum = _principal_quantum_number(number)
-            intrinsic[i] = (4. / (quantum * quantum) * (outer - hydrogens) + 1) / degree
-    chi0 = sum(np.sqrt(1. / np.array([d for d in degrees if d], float)))
-    products = [degrees[b.GetBeginAtomIdx()] * degrees[b.GetEndAtomIdx()] for b in mol.GetBonds()]
-    chi1 = sum(np.sqrt(1. / np.array([p for p in products if p], float)))
+            intrinsic[i] = (factor * (outer - hydrogens) + 1) / degree
+    bonds = (mol.GetBondWithIdx(j) for j in range(mol.GetNumBonds()))
+    chi0 = _inverse_root_sum(degrees)
+    chi1 = _inverse_root_sum([degrees[b.GetBeginAtomIdx()] * degrees[b.GetEndAtomIdx()] for b in bonds])
 
     paths = Chem.GetDistanceMatrix(mol, useBO=False, useAtomWts=False) + 1
     with np.errstate(divide='ignore', invalid='ignore'):

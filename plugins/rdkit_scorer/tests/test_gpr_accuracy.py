@@ -13,11 +13,11 @@ from importlib import resources
 
 import numpy as np
 import pytest
-from examol_rdkit.models import BoundedPCA, TermwiseGPR, make_gpr_model
+from examol_rdkit.models import MATERN_AMPLITUDE, BoundedPCA, TermwiseGPR, gpr_kernel, make_gpr_model
 from rdkit import Chem
 from rdkit.Chem import Crippen
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.gaussian_process import kernels
+from sklearn.gaussian_process import GaussianProcessRegressor, kernels
 
 from examol_core import RedoxEnergy, read_records
 from examol_core.multifi import collect_outputs
@@ -71,3 +71,48 @@ def test_termwise_gpr_passes_on_warnings_other_than_a_term_switching_off():
         + kernels.WhiteKernel(1e-2, (1e-3, 1e1))
     with pytest.warns(ConvergenceWarning, match='upper bound'):
         TermwiseGPR(kernel=capped, normalize_y=True).fit(X, 50 * X[:, 0])  # a steep trend: the amplitude hits its cap
+    with pytest.warns(ConvergenceWarning, match='k1__k1__constant_value is close to the specified upper bound'):
+        # a cap on another hyperparameter does not hide this one
+        TermwiseGPR(kernel=capped, capped=('k2__noise_level',), normalize_y=True).fit(X, 50 * X[:, 0])
+
+
+def test_the_matern_amplitude_cap_of_the_default_kernel_is_reached_silently():
+    """A curved trend, which the Matern term imitates with an amplitude at its deliberate cap (as on real sets of
+    several hundred molecules, too slow to fit here)."""
+    product = gpr_kernel().get_params()[MATERN_AMPLITUDE.removesuffix('__k1__constant_value')]  # amplitude * Matern
+    assert isinstance(product.k1, kernels.ConstantKernel) and isinstance(product.k2, kernels.Matern)
+    X = np.random.default_rng(0).normal(size=(30, 2))
+    y = X[:, 0] ** 3
+    with pytest.warns(ConvergenceWarning, match=f'{MATERN_AMPLITUDE} is close to the specified upper bound'):
+        plain = TermwiseGPR(kernel=gpr_kernel(), normalize_y=True, random_state=1).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        capped = TermwiseGPR(kernel=gpr_kernel(), capped=(MATERN_AMPLITUDE,), normalize_y=True, random_state=1).fit(X, y)
+    assert capped.kernel_.get_params()[MATERN_AMPLITUDE] == pytest.approx(100)
+    assert np.allclose(capped.predict(X), plain.predict(X))
+
+
+@pytest.mark.parametrize('failing_run_is_kept', [False, True])
+def test_termwise_gpr_warns_of_a_failed_optimiser_run_only_if_its_result_is_kept(monkeypatch, failing_run_is_kept):
+    """With restarts, a run that stops early (L-BFGS-B's line search failing) does not matter when another run does
+    better; scikit-learn warns of every run."""
+    calls = []
+
+    def optimise(self, obj_func, initial_theta, bounds):
+        calls.append(initial_theta)
+        failing = len(calls) == 1
+        if failing:
+            warnings.warn('lbfgs failed to converge (status=2): ABNORMAL', ConvergenceWarning, stacklevel=2)
+        better = failing == failing_run_is_kept
+        return initial_theta, obj_func(initial_theta, eval_gradient=False) - (10. if better else 0.)
+
+    monkeypatch.setattr(GaussianProcessRegressor, '_constrained_optimization', optimise)
+    X = np.linspace(0, 1, 10)[:, None]
+    gpr = TermwiseGPR(kernel=kernels.RBF(1., (1e-2, 1e2)), n_restarts_optimizer=1, random_state=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        gpr.fit(X, np.sin(X[:, 0]))
+    assert len(calls) == 2
+    assert [str(w.message) for w in caught] == (['lbfgs failed to converge (status=2): ABNORMAL'] if failing_run_is_kept
+                                                else [])
+    assert not hasattr(gpr, '_runs')
