@@ -130,6 +130,8 @@ class TermwiseGPR(GaussianProcessRegressor):
             bound is a cap chosen on purpose; the other arguments are scikit-learn's.
     """
 
+    capped: tuple[str, ...] = ()  # for models saved before the argument existed: they load without it
+
     def __init__(self, kernel: kernels.Kernel | None = None, *, capped: tuple[str, ...] = (), alpha: float = 1e-10,
                  optimizer: Any = 'fmin_l_bfgs_b', n_restarts_optimizer: int = 0, normalize_y: bool = False,
                  copy_X_train: bool = True, n_targets: int | None = None, random_state: Any = None):

@@ -16,6 +16,7 @@ import pytest
 from examol_rdkit.models import MATERN_AMPLITUDE, BoundedPCA, TermwiseGPR, gpr_kernel, make_gpr_model
 from rdkit import Chem
 from rdkit.Chem import Crippen
+from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor, kernels
 
@@ -116,3 +117,10 @@ def test_termwise_gpr_warns_of_a_failed_optimiser_run_only_if_its_result_is_kept
     assert [str(w.message) for w in caught] == (['lbfgs failed to converge (status=2): ABNORMAL'] if failing_run_is_kept
                                                 else [])
     assert not hasattr(gpr, '_runs')
+
+
+def test_a_termwise_gpr_saved_before_capped_existed_can_still_be_cloned_and_refitted():
+    old = TermwiseGPR(kernel=kernels.RBF(), normalize_y=True)
+    del old.__dict__['capped']  # as skops restores an instance saved without the attribute
+    X = np.linspace(0, 1, 10)[:, None]
+    assert clone(old).fit(X, X[:, 0]).capped == ()
