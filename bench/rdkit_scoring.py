@@ -258,10 +258,11 @@ def gpr_main(pool: list[str], quick: bool, rounds: int) -> int:
         print(f'{label:<42} | {best:>10,.0f} | {median:>7,.0f} | {best / max(rates[before]):>13.2f}x | '
               f'{median / np.median(rates[before]):>15.2f}x | {np.median(cpu[label]):>10.2f} | '
               f'{np.abs(predictions[label] - predictions[before]).max():.1e}')
-    print(f'\nCPU ms/mol: median CPU time per molecule of the scoring call, its worker processes included. A rate '
-          f'the load cannot lower: {len(os.sched_getaffinity(0))} free cores would score at most '
-          f'{len(os.sched_getaffinity(0)) * 1e3 / np.median(cpu["default: shared descriptors, every core"]):,.0f} '
-          'mol/s with the default.')
+    cores = len(os.sched_getaffinity(0))
+    print(f'\nCPU ms/mol: median CPU time per molecule of the scoring call, its worker processes included. It rises '
+          'too on a busy machine (shared caches, a virtual machine\'s vCPUs waiting for the host), so compare it '
+          f'within one run. At the default\'s CPU time, {cores} free cores would score at most '
+          f'{cores * 1e3 / np.median(cpu["default: shared descriptors, every core"]):,.0f} mol/s.')
     print(f'\nPieces, one process, {len(new):,} molecules:')
     for piece, seconds in measure(gpr_pieces, (model, new), (model, new[:10]), keep=True).result.items():
         print(f'  {piece:<22} {seconds:7.2f} s  ({len(new) / seconds:>9,.0f} /s)')
