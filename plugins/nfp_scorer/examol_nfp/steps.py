@@ -25,6 +25,7 @@ examol_nfp.require_legacy_keras()
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from examol_nfp.adam import FusedAdam  # noqa: E402
 from examol_nfp.data import PackedGraphs, size_sorted_order  # noqa: E402
 
 __all__ = ['BATCH_SIGNATURE', 'TrainingSteps', 'training_steps', 'squared_errors', 'TRAINER_CACHE_SIZE',
@@ -58,7 +59,7 @@ def squared_errors(y_true: tf.Tensor, y_pred: tf.Tensor, sum_outputs: bool) -> t
     return tf.reduce_sum(tf.square(error)), tf.reduce_sum(tf.cast(known, y_pred.dtype))
 
 
-def _train_step(model: tf.keras.Model, optimizer: tf.keras.optimizers.Optimizer, sum_outputs: bool,
+def _train_step(model: tf.keras.Model, optimizer: FusedAdam, sum_outputs: bool,
                 batch: dict[str, tf.Tensor], y: tf.Tensor) -> tf.Tensor:
     with tf.GradientTape() as tape:
         sse, count = squared_errors(y, model(batch, training=True), sum_outputs)
@@ -87,10 +88,9 @@ class TrainingSteps:
         self.model = model
         self.sum_outputs = sum_outputs
         self.evaluations = 0
-        self.optimizer = tf.keras.optimizers.Adam(1e-3)
-        # Create the optimiser's variables now: a tf.function that creates variables on its first
-        # call is traced twice, and tracing is the slowest part of a short retrain
-        self.optimizer.build(model.trainable_variables)
+        # Its variables are created now: a tf.function that creates variables on its first call is
+        # traced twice, and tracing is the slowest part of a short retrain
+        self.optimizer = FusedAdam(model.trainable_variables, 1e-3)
         spec = [BATCH_SIGNATURE, tf.TensorSpec((None, label_columns), tf.float32)]
         # Partials, not closures: TensorFlow counts traces per code object and would warn about
         # "excessive retracing" once a worker has built a few of these
