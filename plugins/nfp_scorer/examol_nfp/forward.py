@@ -7,6 +7,8 @@ nfp's layers add shape bookkeeping: the forward pass of a 32-feature, 4-step net
 operations and its gradients 3,000 more. :func:`plain_forward` reads the functional model's
 wiring (its config) and runs each layer's arithmetic directly on the layer's variables: the same
 values and the same gradients to rounding, with far fewer operations to trace and to execute.
+Dense layers on atoms (the readout) run on real atoms only: a quarter of the rows of a random
+training batch are padding.
 
 Only layers whose arithmetic is written here are accepted (those of
 :func:`examol_nfp.model.make_simple_network`, without dropout or implicit Keras masks); for any
@@ -40,6 +42,8 @@ class _Graph:
         self.source = tf.reshape(connectivity[:, :, 0] + offsets, [-1])  # flat atom row of each bond's ends
         self.target = tf.reshape(connectivity[:, :, 1] + offsets, [-1])
         self.bond_molecule = tf.repeat(tf.range(self.size), self.bond_width)
+        self.real_rows = tf.reshape(tf.where(tf.reshape(tf.not_equal(atom, 0), [-1])), [-1])  # real atoms' rows
+        self.real_molecule = tf.cast(self.real_rows, tf.int32) // self.width
 
     def unflatten(self, values: tf.Tensor, width: tf.Tensor) -> tf.Tensor:
         return tf.reshape(values, [self.size, width, values.shape[-1]])
@@ -131,8 +135,12 @@ def _apply(layer: Any, class_name: str, graph: _Graph, inputs: list[tuple[str, A
         if layer.mask_zero:  # Keras would pass an implicit mask on to later layers
             return None
         return embedded, lambda: tf.gather(layer.embeddings, tf.reshape(values[0], [-1]))
+    if class_name == 'Dense' and kinds == ['atom']:
+        # A readout: dense layers on atoms run on the real atoms' rows only. Whatever consumes a
+        # 'real atom' tensor (dense layers, sums, concatenations, masked reductions) ignores padding
+        return 'real atom', lambda: _dense(layer, tf.gather(values[0], graph.real_rows))
     if class_name in ('Dense', 'Add', 'Concatenate'):
-        if len(set(kinds)) != 1 or kinds[0] not in ('atom', 'bond', 'molecule'):
+        if len(set(kinds)) != 1 or kinds[0] not in ('atom', 'bond', 'molecule', 'real atom'):
             return None
         if class_name == 'Dense':
             return (kinds[0], lambda: _dense(layer, values[0])) if len(values) == 1 else None
@@ -141,7 +149,22 @@ def _apply(layer: Any, class_name: str, graph: _Graph, inputs: list[tuple[str, A
         return (kinds[0], lambda: tf.concat(values, axis=-1)) if layer.axis == -1 else None
     if class_name == 'MaskedReduce' and kinds == ['atom', 'atom mask']:
         return 'molecule', lambda: layer.call([graph.unflatten(values[0], graph.width), values[1]])
+    if class_name == 'MaskedReduce' and kinds == ['real atom', 'atom mask']:
+        return 'molecule', lambda: _reduce_real_atoms(layer.reduction, graph, values[0], values[1])
     return None
+
+
+def _reduce_real_atoms(reduction: str, graph: _Graph, values: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+    """:class:`~examol_nfp.model.MaskedReduce` of the real atoms' rows (a molecule without atoms gets
+    0 for a mean or sum, the lowest or highest float for a max or min, as there)."""
+    if reduction == 'max':
+        return tf.math.unsorted_segment_max(values, graph.real_molecule, graph.size)
+    if reduction == 'min':
+        return tf.math.unsorted_segment_min(values, graph.real_molecule, graph.size)
+    total = tf.math.unsorted_segment_sum(values, graph.real_molecule, graph.size)
+    if reduction == 'sum':
+        return total
+    return total / tf.maximum(tf.reduce_sum(tf.cast(mask, values.dtype), axis=1, keepdims=True), 1.)
 
 
 def _reference(entry: list | None, tensors: dict[str, tuple[str, Any]]) -> tuple[str, Any] | None:

@@ -7,7 +7,8 @@ from examol_nfp.data import PackedGraphs
 
 
 @pytest.mark.parametrize('options', [{}, {'atomwise': False, 'reduce_op': 'max', 'outputs': 3, 'atom_features': 6},
-                                     {'message_steps': 0, 'reduce_op': 'sum', 'outputs': 2}])
+                                     {'message_steps': 0, 'reduce_op': 'sum', 'outputs': 2},
+                                     {'reduce_op': 'max'}, {'reduce_op': 'min', 'output_layers': (8, 4)}])
 def test_plain_forward_matches_the_network(graphs, tiny, options):
     import tensorflow as tf
     from examol_nfp.forward import plain_forward
