@@ -58,3 +58,14 @@ def test_plain_forward_declines_what_it_does_not_cover(tiny):
     assert plain_forward(network(mask_zero=True)) is None
     assert plain_forward(network(extra=layers.BatchNormalization())) is None
     assert plain_forward(tiny(outputs=1)) is not None
+
+
+def test_scoring_runs_the_plain_forward(graphs, tiny):
+    from examol_nfp.training import make_predict_function
+
+    model = tiny(outputs=2)
+    predict = make_predict_function(model)
+    batch = PackedGraphs.from_graphs(graphs).batch(np.arange(len(graphs)))
+    np.testing.assert_allclose(predict(batch), model(batch, training=False), rtol=1e-4, atol=1e-5)
+    names = [op.name for op in predict.get_concrete_function().graph.get_operations()]
+    assert not any('Tensordot' in name for name in names)  # how Keras's Dense runs on atoms
