@@ -199,6 +199,8 @@ def plain_forward(model: tf.keras.Model) -> Forward | None:
         return None
     if sorted(input_names) != sorted(_INPUT_KINDS) or len(outputs) != 1:
         return None
+    if any(getattr(layer, 'compute_dtype', None) != 'float32' for layer, _, _ in plan):
+        return None  # Keras would cast (mixed precision); this arithmetic is float32 throughout
 
     def run(batch: dict[str, tf.Tensor] | None) -> tf.Tensor | None:
         """The output for ``batch``; with ``None``, only check the plan (output ``0`` or ``None``)."""

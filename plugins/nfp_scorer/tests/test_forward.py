@@ -58,6 +58,11 @@ def test_plain_forward_declines_what_it_does_not_cover(tiny):
     assert plain_forward(network(mask_zero=True)) is None
     assert plain_forward(network(extra=layers.BatchNormalization())) is None
     assert plain_forward(tiny(outputs=1)) is not None
+    tf.keras.mixed_precision.set_global_policy('mixed_float16')
+    try:
+        assert plain_forward(tiny(outputs=1)) is None
+    finally:
+        tf.keras.mixed_precision.set_global_policy('float32')
 
 
 def test_scoring_runs_the_plain_forward(graphs, tiny):
