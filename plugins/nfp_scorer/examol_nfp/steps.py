@@ -25,7 +25,9 @@ examol_nfp.require_legacy_keras()
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from examol_nfp.adam import FusedAdam  # noqa: E402
 from examol_nfp.data import PackedGraphs, size_sorted_order  # noqa: E402
+from examol_nfp.forward import Forward, plain_forward  # noqa: E402
 
 __all__ = ['BATCH_SIGNATURE', 'TrainingSteps', 'training_steps', 'squared_errors', 'TRAINER_CACHE_SIZE',
            'unoptimised_graphs', 'EAGER_EVALUATIONS']
@@ -58,10 +60,14 @@ def squared_errors(y_true: tf.Tensor, y_pred: tf.Tensor, sum_outputs: bool) -> t
     return tf.reduce_sum(tf.square(error)), tf.reduce_sum(tf.cast(known, y_pred.dtype))
 
 
-def _train_step(model: tf.keras.Model, optimizer: tf.keras.optimizers.Optimizer, sum_outputs: bool,
+def _keras_forward(model: tf.keras.Model, training: bool, batch: dict[str, tf.Tensor]) -> tf.Tensor:
+    return model(batch, training=training)
+
+
+def _train_step(model: tf.keras.Model, forward: Forward, optimizer: FusedAdam, sum_outputs: bool,
                 batch: dict[str, tf.Tensor], y: tf.Tensor) -> tf.Tensor:
     with tf.GradientTape() as tape:
-        sse, count = squared_errors(y, model(batch, training=True), sum_outputs)
+        sse, count = squared_errors(y, forward(batch), sum_outputs)
         loss = sse / tf.maximum(count, 1.)
         if model.losses:
             loss += tf.add_n(model.losses)
@@ -70,8 +76,8 @@ def _train_step(model: tf.keras.Model, optimizer: tf.keras.optimizers.Optimizer,
     return tf.stack([sse, count])
 
 
-def _eval_step(model: tf.keras.Model, sum_outputs: bool, batch: dict[str, tf.Tensor], y: tf.Tensor) -> tf.Tensor:
-    return tf.stack(squared_errors(y, model(batch, training=False), sum_outputs))
+def _eval_step(forward: Forward, sum_outputs: bool, batch: dict[str, tf.Tensor], y: tf.Tensor) -> tf.Tensor:
+    return tf.stack(squared_errors(y, forward(batch), sum_outputs))
 
 
 class TrainingSteps:
@@ -87,19 +93,24 @@ class TrainingSteps:
         self.model = model
         self.sum_outputs = sum_outputs
         self.evaluations = 0
-        self.optimizer = tf.keras.optimizers.Adam(1e-3)
-        # Create the optimiser's variables now: a tf.function that creates variables on its first
-        # call is traced twice, and tracing is the slowest part of a short retrain
-        self.optimizer.build(model.trainable_variables)
+        # Its variables are created now: a tf.function that creates variables on its first call is
+        # traced twice, and tracing is the slowest part of a short retrain
+        self.optimizer = FusedAdam(model.trainable_variables, 1e-3)
+        # The forward pass in plain TensorFlow when the network's layers allow (a fraction of the
+        # operations to trace and run), else the Keras model itself
+        self.plain = plain_forward(model)
+        self._forward = {training: self.plain or functools.partial(_keras_forward, model, training)
+                         for training in (True, False)}
         spec = [BATCH_SIGNATURE, tf.TensorSpec((None, label_columns), tf.float32)]
         # Partials, not closures: TensorFlow counts traces per code object and would warn about
         # "excessive retracing" once a worker has built a few of these
         # No AutoGraph: the steps and nfp's layers have no data-dependent Python control flow, and
         # converting every layer's code took about a tenth of the tracing time
-        self.train_step = tf.function(functools.partial(_train_step, model, self.optimizer, sum_outputs),
+        self.train_step = tf.function(functools.partial(_train_step, model, self._forward[True], self.optimizer,
+                                                        sum_outputs),
                                       input_signature=spec, autograph=False)
-        self.eval_step = tf.function(functools.partial(_eval_step, model, sum_outputs), input_signature=spec,
-                                     autograph=False)
+        self.eval_step = tf.function(functools.partial(_eval_step, self._forward[False], sum_outputs),
+                                     input_signature=spec, autograph=False)
 
     def evaluate(self, packed: PackedGraphs, labels: np.ndarray, batch_size: int) -> np.ndarray:
         """Sum of squared errors and count of known labels over ``packed``, as a ``(2,)`` array.
@@ -109,7 +120,7 @@ class TrainingSteps:
         """
         eager = self.evaluations < EAGER_EVALUATIONS
         self.evaluations += 1
-        step = functools.partial(_eval_step, self.model, self.sum_outputs) if eager else self.eval_step
+        step = functools.partial(_eval_step, self._forward[False], self.sum_outputs) if eager else self.eval_step
         size = EAGER_BATCH if eager else batch_size
         order = size_sorted_order(packed.n_atoms, packed.n_bonds)
         totals = np.zeros(2)

@@ -25,6 +25,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from examol_nfp.data import PackedGraphs, bucketed_batches, size_sorted_order  # noqa: E402
+from examol_nfp.forward import plain_forward  # noqa: E402
 from examol_nfp.model import scale_layers  # noqa: E402
 from examol_nfp.steps import BATCH_SIGNATURE, TrainingSteps, squared_errors  # noqa: E402
 
@@ -52,10 +53,22 @@ def _call_model(model: tf.keras.Model, batch: dict[str, tf.Tensor]) -> tf.Tensor
     return model(batch, training=False)
 
 
+def _call_forward(forward: Callable[[dict[str, tf.Tensor]], tf.Tensor], batch: dict[str, tf.Tensor]) -> tf.Tensor:
+    return forward(batch)
+
+
 def make_predict_function(model: tf.keras.Model) -> Callable[[dict[str, np.ndarray]], tf.Tensor]:
-    """Inference on one padded batch, compiled once for any batch shape."""
+    """Inference on one padded batch, compiled once for any batch shape.
+
+    Runs the plain-TensorFlow forward pass (:func:`examol_nfp.forward.plain_forward`) when the
+    network allows: the same values, a fraction of the operations to trace and run.
+    """
     # A partial, not a closure: TensorFlow counts traces per code object and would warn about
     # "excessive retracing" once a worker has scored a few messages, each with its own network
+    forward = plain_forward(model)
+    if forward is not None:  # no AutoGraph: no data-dependent Python control flow to convert
+        return tf.function(functools.partial(_call_forward, forward), input_signature=[BATCH_SIGNATURE],
+                           autograph=False)
     return tf.function(functools.partial(_call_model, model), input_signature=[BATCH_SIGNATURE])
 
 

@@ -20,6 +20,7 @@ def test_evaluation_is_the_same_eager_and_traced(graphs, labels, tiny):
 
     model = tiny()
     steps = TrainingSteps(model, 1, False)
+    assert steps.plain is not None  # a network of make_simple_network trains in plain TensorFlow
     packed = PackedGraphs.from_graphs(graphs)
     y = labels[:, None].astype(np.float32)
     y[1] = np.nan  # an unknown label counts for nothing
