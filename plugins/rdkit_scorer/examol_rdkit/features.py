@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import multiprocessing
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
@@ -276,13 +276,35 @@ class FingerprintTransformer(TransformerMixin, BaseEstimator):
 
     def _transform(self, X: Sequence[str], offset: int) -> np.ndarray:
         """:meth:`transform` for a slice of the caller's data starting at position ``offset``."""
+        X = self._check_input(X)
+        out = None
+        for start, features in self._blocks(X, offset):
+            if out is None:
+                out = np.empty((len(X), *features.shape[1:]), dtype=features.dtype)
+            out[start:start + len(features)] = features
+        if out is None:  # no molecules: an empty matrix, as wide as the features when that is known
+            name = self.function if isinstance(self.function, str) else None
+            width = {'morgan': self.length, 'descriptors': len(DESCRIPTOR_NAMES)}.get(name, 0)
+            out = np.empty((0, width), dtype=np.uint8 if name == 'morgan' else float)
+        return out
+
+    def _check_input(self, X: Sequence[str]) -> Sequence[str]:
+        """``X`` as a sequence of SMILES, or a clear error for what is not one."""
         self.check_params()
         if isinstance(X, (str, bytes)):
             raise TypeError('X must be a list of SMILES strings, not a single string: wrap one molecule in a list')
         if isinstance(X, np.ndarray) and X.ndim != 1:
             raise ValueError(f'X must be a 1-D list of SMILES strings; got an array of shape {X.shape}. Is this a '
                              'feature matrix? Then featurisation already happened: drop this step from the model')
-        X = X if isinstance(X, (list, tuple, np.ndarray)) else list(X)
+        return X if isinstance(X, (list, tuple, np.ndarray)) else list(X)
+
+    def _blocks(self, X: Sequence[str], offset: int) -> Iterator[tuple[int, np.ndarray]]:
+        """Features of consecutive blocks of ``X``, in order, each as soon as it is ready: ``(start, features)``.
+
+        Lets a caller use the first blocks (predict with them) while worker processes compute the
+        next ones, instead of leaving a core idle while it waits for the whole input.
+        """
+        X = self._check_input(X)
         n = len(X)
         size, workers = CHUNK_SIZE, self._workers()
         if workers > 1:  # inputs of a few chunks are spread over every worker, in several tasks each
@@ -292,19 +314,11 @@ class FingerprintTransformer(TransformerMixin, BaseEstimator):
         pool = _start_pool(min(workers, len(tasks))) if workers > 1 and len(tasks) > 1 else None
         try:
             results = pool.map(_featurise_task, tasks) if pool is not None else map(_featurise_task, tasks)
-            out = None
             for start, (features, bad) in zip(starts, results, strict=True):
                 if bad is not None:
                     index, text, reason = bad
                     raise InvalidIdentifierError(text, offset + start + index, reason=reason)
-                if out is None:
-                    out = np.empty((n, *features.shape[1:]), dtype=features.dtype)
-                out[start:start + len(features)] = features
+                yield start, features
         finally:
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
-        if out is None:  # no molecules: an empty matrix, as wide as the features when that is known
-            name = self.function if isinstance(self.function, str) else None
-            width = {'morgan': self.length, 'descriptors': len(DESCRIPTOR_NAMES)}.get(name, 0)
-            out = np.empty((0, width), dtype=np.uint8 if name == 'morgan' else float)
-        return out

@@ -7,7 +7,7 @@ picklable objects with no open handles.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,22 @@ def _featuriser(model: Any) -> FingerprintTransformer | None:
     if isinstance(model, Pipeline) and len(model) > 1 and isinstance(model[0], FingerprintTransformer):
         return model[0]
     return None
+
+
+def _feature_blocks(featuriser: FingerprintTransformer | None, inputs: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+    """Consecutive blocks of the inputs, featurised if the levels share a featuriser: ``(start, block)``.
+
+    Blocks of at most :data:`SCORE_CHUNK`; a featuriser spreading a chunk over worker processes
+    hands over each part as soon as it is ready, so the regressors run on it while the workers
+    compute the next (no core idles while the last part is computed and then predicted).
+    """
+    for start in range(0, len(inputs), SCORE_CHUNK):
+        chunk = inputs[start:start + SCORE_CHUNK]
+        if featuriser is None:
+            yield start, chunk
+        else:
+            for offset, features in featuriser._blocks(chunk, offset=start):
+                yield start + offset, features
 
 
 def _shared_featuriser(models: Sequence[Any]) -> FingerprintTransformer | None:
@@ -280,10 +296,8 @@ class RDKitScorer(MultiFidelityScorer):
         featuriser = _shared_featuriser(models)
         regressors = models if featuriser is None else [model[1:] for model in models]
         levels = np.arange(len(models))
-        for start in range(0, n, SCORE_CHUNK):
-            stop = min(start + SCORE_CHUNK, n)
-            chunk = inputs[start:stop]
-            features = chunk if featuriser is None else featuriser._transform(chunk, offset=start)
+        for start, features in _feature_blocks(featuriser, inputs):
+            stop = start + len(features)
             chunk_lower = None if lower is None else lower[start:stop]
             if len(models) == 1:
                 out[start:stop] = regressors[0].predict(features)

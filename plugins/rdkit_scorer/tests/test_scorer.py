@@ -252,3 +252,22 @@ def test_inputs_straight_from_smiles_score_as_records(records, make):
     np.testing.assert_allclose(scorer.score(msg, scorer.transform_smiles(spelt)), scorer.score(msg, inputs))
     with pytest.raises(InvalidIdentifierError, match='position 1'):
         scorer.score(msg, scorer.transform_smiles(['CCO', 'C1CC']))
+
+
+def test_scoring_in_parts_from_worker_processes_matches_one_process(records, monkeypatch):
+    """Parts featurised by worker processes are predicted as they arrive: each lands at its own rows, with its own
+    lower levels."""
+    from examol_rdkit import features
+
+    monkeypatch.setattr(features, '_MIN_PARALLEL_CHUNK', 3)  # 40 molecules: chunks of 17, 17 and 6 in parts of 3
+    monkeypatch.setattr(scorer_module, 'SCORE_CHUNK', 17)
+    scorer = RDKitScorer()
+    model, inputs, _, lower = _train(scorer, records, make_knn_model(n_neighbors=2))
+    lower[::3, 1] = np.nan  # a different highest known level from one molecule to the next
+    lower[::4] = np.nan
+    one = scorer.score(model, inputs, lower_fidelities=lower)
+    for level in model:
+        level.set_params(fingerprints__n_jobs=2)
+    parts = list(model[0][0]._blocks(inputs[:17], offset=0))
+    assert [start for start, _ in parts] == [0, 3, 6, 9, 12, 15]
+    assert np.array_equal(scorer.score(model, inputs, lower_fidelities=lower), one)
