@@ -261,7 +261,7 @@ def gpr_main(pool: list[str], quick: bool, rounds: int) -> int:
     cores = len(os.sched_getaffinity(0))
     print(f'\nCPU ms/mol: median CPU time per molecule of the scoring call, its worker processes included. It rises '
           'too on a busy machine (shared caches, a virtual machine\'s vCPUs waiting for the host), so compare it '
-          f'within one run. At the default\'s CPU time, {cores} free cores would score at most '
+          f'within one run. At the default\'s median CPU time, {cores} free cores would score about '
           f'{cores * 1e3 / np.median(cpu["default: shared descriptors, every core"]):,.0f} mol/s.')
     print(f'\nPieces, one process, {len(new):,} molecules:')
     for piece, seconds in measure(gpr_pieces, (model, new), (model, new[:10]), keep=True).result.items():
