@@ -140,6 +140,17 @@ class TermwiseGPR(GaussianProcessRegressor):
                          random_state=random_state)
         self.capped = capped
 
+    def _check_capped(self) -> None:
+        """A clear error for ``capped`` values that could never match: a bare string, or names the kernel lacks."""
+        if isinstance(self.capped, str) or not all(isinstance(name, str) for name in self.capped):
+            raise TypeError(f'capped must be a tuple of hyperparameter names, not {self.capped!r}')
+        if self.kernel is not None:
+            names = [hyperparameter.name for hyperparameter in self.kernel.hyperparameters]
+            unknown = sorted(set(self.capped) - set(names))
+            if unknown:
+                raise ValueError(f'capped names {unknown}, which the kernel does not have; its hyperparameters are '
+                                 f'{names}')
+
     def _expected(self, message: str) -> bool:
         """Whether a convergence notice reports a result rather than a failure."""
         match = _AT_BOUND.match(message)
@@ -159,6 +170,7 @@ class TermwiseGPR(GaussianProcessRegressor):
         A restart of the optimiser that stops early (L-BFGS-B's line search failing) warns only if
         its hyperparameters are the ones kept: another run reached a better likelihood otherwise.
         """
+        self._check_capped()
         self._runs: list[tuple[float, list]] = []
         try:
             with warnings.catch_warnings(record=True) as caught:
@@ -192,7 +204,7 @@ def make_gpr_model(num_pcs: int | None = None, max_pcs: int = 30, k: int = 3, n_
         n_restarts: Extra starts of the kernel optimiser from random hyperparameters.
         n_jobs: Processes computing descriptors of inputs of more than 512 molecules (-1: every
             core; ``None`` or 1: this process only). Descriptors are most of the cost of scoring
-            (about 1 ms per molecule), so by default they use every core, unlike the fingerprints
+            (about 1.5 ms of CPU per molecule), so by default they use every core, unlike the fingerprints
             of :func:`make_knn_model`, which cost too little for extra processes to pay off.
     Returns:
         A pipeline taking SMILES strings: ``descriptors`` → ``pca`` → ``gpr``, or

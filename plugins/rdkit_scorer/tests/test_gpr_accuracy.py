@@ -124,3 +124,11 @@ def test_a_termwise_gpr_saved_before_capped_existed_can_still_be_cloned_and_refi
     del old.__dict__['capped']  # as skops restores an instance saved without the attribute
     X = np.linspace(0, 1, 10)[:, None]
     assert clone(old).fit(X, X[:, 0]).capped == ()
+
+
+def test_termwise_gpr_names_a_capped_value_that_could_never_match():
+    X = np.linspace(0, 1, 10)[:, None]
+    with pytest.raises(TypeError, match='capped must be a tuple'):
+        TermwiseGPR(kernel=gpr_kernel(), capped=MATERN_AMPLITUDE).fit(X, X[:, 0])
+    with pytest.raises(ValueError, match=r"\['k9__constant_value'\].*k1__k2__k1__constant_value"):
+        TermwiseGPR(kernel=gpr_kernel(), capped=('k9__constant_value',)).fit(X, X[:, 0])
